@@ -1,0 +1,52 @@
+"""Shared pytest fixtures: fresh random seeds, the real data in ../shared/data, device selection."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("PIXVOX_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    """``../shared/data`` (real RGB-D frames and ScanNet scans); skips the test where it is absent."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"real test data not found at {SHARED_DATA} (set PIXVOX_SHARED_DATA to its path)")
+    return SHARED_DATA
+
+
+@pytest.fixture
+def seed(request) -> int:
+    """A fresh seed per test run, printed on failure so a failing case can be replayed.
+
+    Set PIXVOX_TEST_SEED to replay one.
+    """
+    value = int(os.environ.get("PIXVOX_TEST_SEED", time.time_ns() % 2**31))
+    request.node.user_properties.append(("seed", value))
+    print(f"[seed] {request.node.nodeid}: PIXVOX_TEST_SEED={value}")
+    return value
+
+
+def pytest_configure(config):
+    # Keep kernels single-threaded per process except where a test opts in: the CI box has 2 cores.
+    import torch
+
+    torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+
+
+def pytest_collection_modifyitems(config, items):
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA GPU; none is visible to torch")
+    for item in items:
+        if "cuda" in item.keywords:
+            item.add_marker(skip)

@@ -1,0 +1,169 @@
+#!/usr/bin/env bash
+# One idempotent environment script for pixvox, used by the README, .ci/run, the Dockerfile and
+# environment.yml alike. On a fresh machine it creates .venv/, installs torch, the BLAS that
+# MinkowskiEngine links against, MinkowskiEngine 0.5.4 (built once into a wheel cache keyed by
+# Python, torch and CUDA versions), then cuda_ext and pixvox itself (editable, with test extras).
+# A second run on a ready machine only checks and finishes in seconds.
+#
+# Environment variables (all optional):
+#   PIXVOX_VENV         where the virtual environment lives           (default: <repo>/.venv)
+#   PIXVOX_PYTHON       interpreter used to create it                 (default: python3)
+#   PIXVOX_CACHE        wheel cache for the MinkowskiEngine build     (default: ~/.cache/pixvox)
+#   PIXVOX_TORCH_SPEC   torch requirement                             (default: torch==2.13.0)
+#   PIXVOX_CUDA         auto | 0 | 1: build CUDA kernels              (default: auto = nvcc and a CUDA torch present)
+#   PIXVOX_NO_VENV=1    install into the active interpreter instead (Docker, conda)
+#   TORCH_CUDA_ARCH_LIST  CUDA architectures to compile for (e.g. "8.0;9.0")
+set -euo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+ME_VERSION="0.5.4"
+TORCH_SPEC="${PIXVOX_TORCH_SPEC:-torch==2.13.0}"
+CACHE_ROOT="${PIXVOX_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/pixvox}"
+T0=$(date +%s)
+
+say()  { printf '\033[1m[setup_env]\033[0m %s\n' "$*"; }
+die()  { printf '\033[1;31m[setup_env] error:\033[0m %s\n' "$*" >&2; exit 1; }
+
+# ---------------------------------------------------------------- 1. virtual environment
+if [[ "${PIXVOX_NO_VENV:-0}" == "1" ]]; then
+    PY="$(command -v python3 || command -v python)" || die "no python3 on PATH"
+    say "PIXVOX_NO_VENV=1: installing into $PY"
+else
+    VENV="${PIXVOX_VENV:-$REPO/.venv}"
+    BASE_PY="${PIXVOX_PYTHON:-python3}"
+    command -v "$BASE_PY" >/dev/null || die "'$BASE_PY' not found; install Python >= 3.9 or set PIXVOX_PYTHON"
+    if [[ ! -x "$VENV/bin/python" ]]; then
+        say "creating virtual environment $VENV with $($BASE_PY --version 2>&1)"
+        "$BASE_PY" -m venv "$VENV" || die "python -m venv failed; on Debian/Ubuntu install python3-venv"
+    else
+        say "virtual environment $VENV exists"
+    fi
+    PY="$VENV/bin/python"
+fi
+"$PY" -c 'import sys; sys.exit(sys.version_info < (3, 9))' || die "Python >= 3.9 is required, found $("$PY" --version)"
+PIP=("$PY" -m pip --disable-pip-version-check)
+# pip >= 23.1 is needed for the -C/--config-settings options of the MinkowskiEngine build.
+if ! "$PY" -c 'import sys, pip; sys.exit(tuple(map(int, pip.__version__.split(".")[:2])) < (23, 1))' 2>/dev/null; then
+    say "upgrading pip"
+    "${PIP[@]}" install -q -U "pip>=24" || die "could not upgrade pip"
+fi
+
+have_pkg() { "$PY" -c "import importlib.metadata as m, sys; m.version(sys.argv[1])" "$1" >/dev/null 2>&1; }
+
+# ---------------------------------------------------------------- 2. torch
+want_torch="${TORCH_SPEC#torch==}"
+have_torch="$("$PY" -c 'import torch; print(torch.__version__)' 2>/dev/null || true)"
+if [[ -n "$have_torch" && ( "$want_torch" == "$TORCH_SPEC" || "${have_torch%%+*}" == "$want_torch" ) ]]; then
+    say "torch $have_torch present"
+else
+    say "installing $TORCH_SPEC (a CPU build where the local wheel index offers one; set PIXVOX_TORCH_SPEC to change)"
+    "${PIP[@]}" install -q "$TORCH_SPEC" "numpy>=1.24,<3" || die "could not install $TORCH_SPEC"
+fi
+read -r PY_TAG TORCH_V TORCH_CUDA < <("$PY" -c '
+import sys, torch
+print(f"py{sys.version_info[0]}{sys.version_info[1]}", torch.__version__.split("+")[0], torch.version.cuda or "cpu")')
+
+case "${PIXVOX_CUDA:-auto}" in
+    1) WITH_CUDA=1 ;;
+    0) WITH_CUDA=0 ;;
+    *) if command -v nvcc >/dev/null && [[ "$TORCH_CUDA" != "cpu" ]]; then WITH_CUDA=1; else WITH_CUDA=0; fi ;;
+esac
+if [[ "$WITH_CUDA" == "1" ]]; then
+    [[ "$TORCH_CUDA" != "cpu" ]] || die "PIXVOX_CUDA=1 but torch $TORCH_V is a CPU build; set PIXVOX_TORCH_SPEC to a CUDA build"
+    command -v nvcc >/dev/null || die "PIXVOX_CUDA=1 but nvcc is not on PATH; install the CUDA toolkit matching torch ($TORCH_CUDA)"
+    CUDA_TAG="cu${TORCH_CUDA//./}"
+    say "CUDA build: torch CUDA $TORCH_CUDA, nvcc $(nvcc --version | sed -n 's/.*release \([0-9.]*\).*/\1/p')"
+else
+    CUDA_TAG="cpu"
+    say "CPU-only build (no nvcc or a CPU torch)"
+fi
+
+# ---------------------------------------------------------------- 3. runtime and build dependencies
+# Installed before MinkowskiEngine because its build imports numpy and setuptools.
+if ! "$PY" -c 'import numpy, setuptools, wheel, yaml' >/dev/null 2>&1; then
+    say "installing build prerequisites (numpy, setuptools, wheel, ninja, pyyaml)"
+    "${PIP[@]}" install -q "numpy>=1.24,<3" "setuptools>=64" wheel ninja pyyaml || die "pip install of build prerequisites failed"
+fi
+
+# ---------------------------------------------------------------- 4. BLAS for MinkowskiEngine
+BLAS_ARGS=(-C--global-option=--blas=openblas)
+find_openblas_header() {
+    for d in /usr/include/x86_64-linux-gnu/openblas-pthread /usr/include/aarch64-linux-gnu/openblas-pthread \
+             /usr/include/openblas /usr/include "${CONDA_PREFIX:-/nonexistent}/include"; do
+        [[ -f "$d/cblas.h" ]] && { echo "$d"; return 0; }
+    done
+    return 1
+}
+if ! find_openblas_header >/dev/null; then
+    if [[ "$(id -u)" == "0" ]] && command -v apt-get >/dev/null; then
+        say "installing libopenblas-dev with apt-get"
+        (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libopenblas-dev >/dev/null) \
+            || die "apt-get install libopenblas-dev failed"
+    else
+        die "MinkowskiEngine needs OpenBLAS headers (cblas.h). Install them first:
+    Debian/Ubuntu: sudo apt-get install libopenblas-dev
+    conda:         conda env create -f environment.yml   (brings openblas), then rerun this script"
+    fi
+fi
+BLAS_INC="$(find_openblas_header)"
+if [[ -n "${CONDA_PREFIX:-}" && "$BLAS_INC" == "$CONDA_PREFIX/include" ]]; then
+    BLAS_ARGS+=(-C--global-option=--blas_include_dirs="$BLAS_INC" -C--global-option=--blas_library_dirs="$CONDA_PREFIX/lib")
+fi
+
+# ---------------------------------------------------------------- 5. MinkowskiEngine (cached wheel)
+ME_KEY="minkowskiengine-${ME_VERSION}-${PY_TAG}-torch${TORCH_V}-${CUDA_TAG}"
+ME_CACHE="$CACHE_ROOT/wheels/$ME_KEY"
+me_ok() { "$PY" -c 'import collections, collections.abc; collections.Sequence = collections.abc.Sequence; import MinkowskiEngine' >/dev/null 2>&1; }
+if me_ok && [[ -f "$ME_CACHE/.installed-from-cache" || ! -d "$ME_CACHE" ]] && have_pkg MinkowskiEngine; then
+    say "MinkowskiEngine $ME_VERSION imports"
+else
+    if ! ls "$ME_CACHE"/*.whl >/dev/null 2>&1; then
+        say "building MinkowskiEngine $ME_VERSION ($CUDA_TAG) into $ME_CACHE; this takes about 6 minutes on 2 cores, once"
+        work="$(mktemp -d)"; trap 'rm -rf "$work"' EXIT
+        me_opts=("${BLAS_ARGS[@]}")
+        if [[ "$WITH_CUDA" == "1" ]]; then
+            me_opts+=(-C--global-option=--force_cuda)
+            # CUDA 12+ no longer pulls these thrust headers in transitively, and 0.5.4's .cu files use
+            # them without including them ("namespace thrust has no member ..."), as reported upstream.
+            # nvcc force-includes them into every CUDA translation unit; harmless on older CUDA.
+            export NVCC_APPEND_FLAGS="${NVCC_APPEND_FLAGS:-} -include thrust/execution_policy.h -include thrust/unique.h -include thrust/remove.h -include thrust/reduce.h -include thrust/sort.h"
+        else
+            me_opts+=(-C--global-option=--cpu_only)
+        fi
+        # Build straight from the index's source release. Its setup.py only works when --blas is
+        # given (otherwise it probes numpy.distutils, which breaks with current setuptools), hence
+        # `pip wheel` with the options rather than a separate `pip download`.
+        # MAX_JOBS bounds parallel compile jobs: each needs ~2 GB of RAM.
+        MAX_JOBS="${MAX_JOBS:-$(nproc)}" "${PIP[@]}" wheel -v --no-deps --no-build-isolation --use-pep517 \
+            "${me_opts[@]}" -w "$work/dist" "minkowskiengine==$ME_VERSION" > "$work/build.log" 2>&1 \
+            || { cp "$work/build.log" "$CACHE_ROOT/minkowskiengine-build.log" 2>/dev/null || true
+                 tail -n 60 "$work/build.log" >&2
+                 die "MinkowskiEngine build failed (log above; full log in $CACHE_ROOT/minkowskiengine-build.log)"; }
+        mkdir -p "$ME_CACHE"
+        # Copy then rename, so an interrupted copy never looks like a cached wheel.
+        whl="$(ls "$work"/dist/*.whl)"
+        cp "$whl" "$ME_CACHE/.partial.whl" && mv "$ME_CACHE/.partial.whl" "$ME_CACHE/$(basename "$whl")"
+        say "cached $(basename "$whl")"
+    else
+        say "installing MinkowskiEngine from cache $ME_CACHE"
+    fi
+    "${PIP[@]}" install -q --no-deps --force-reinstall "$ME_CACHE"/*.whl || die "installing the cached MinkowskiEngine wheel failed"
+    touch "$ME_CACHE/.installed-from-cache"
+    me_ok || die "MinkowskiEngine was installed but does not import; remove $ME_CACHE and rerun"
+fi
+
+# ---------------------------------------------------------------- 6. pixvox + cuda_ext
+# Rebuild only when a source under cuda_ext/ or setup.py changed since the last build.
+stamp="$REPO/build/.pixvox-installed-$PY_TAG-$CUDA_TAG"
+newest="$(find "$REPO/cuda_ext" "$REPO/setup.py" "$REPO/pyproject.toml" -type f -newer "$stamp" 2>/dev/null | head -n1 || true)"
+if [[ -f "$stamp" && -z "$newest" ]] && "$PY" -c 'import pixvox' >/dev/null 2>&1; then
+    say "pixvox (editable) and cuda_ext are up to date"
+else
+    say "building cuda_ext and installing pixvox in editable mode with test extras"
+    PIXVOX_WITH_CUDA="$WITH_CUDA" MAX_JOBS="${MAX_JOBS:-$(nproc)}" \
+        "${PIP[@]}" install -q --no-build-isolation -e "$REPO[test]" || die "pip install -e .[test] failed (see above)"
+    mkdir -p "$REPO/build" && touch "$stamp"
+fi
+
+"$PY" -c 'import pixvox, pixvox.sparse as s; print("[setup_env] pixvox", pixvox.__version__, "| MinkowskiEngine", s.ME.__version__, "| cuda_ext:", pixvox.ext_status())'
+say "done in $(( $(date +%s) - T0 )) s. Activate with: source ${VENV:-<active env>}/bin/activate"
