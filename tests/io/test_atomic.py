@@ -1,0 +1,87 @@
+"""Atomic writes: complete content or nothing under the final name, also when the writer is killed."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pixvox.io.atomic import (
+    atomic_open,
+    atomic_save_npz,
+    atomic_write_bytes,
+    atomic_write_json,
+    is_temp_file,
+    remove_stale_temp_files,
+    sha256_file,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_write_replace_and_hash(tmp_path, seed):
+    rng = np.random.default_rng(seed)
+    data = rng.bytes(int(rng.integers(1, 200_000)))
+    p = tmp_path / "sub" / "a.bin"
+    atomic_write_bytes(p, b"old")
+    atomic_write_bytes(p, data)
+    assert p.read_bytes() == data
+    assert sha256_file(p, chunk_bytes=4096) == hashlib.sha256(data).hexdigest()
+    assert [q.name for q in p.parent.iterdir()] == ["a.bin"]  # no temp file left
+
+
+def test_exception_keeps_old_content_and_removes_temp(tmp_path):
+    p = tmp_path / "a.txt"
+    atomic_write_bytes(p, b"old")
+    with pytest.raises(RuntimeError), atomic_open(p, "wb") as f:
+        f.write(b"partial new content")
+        raise RuntimeError("writer failed midway")
+    assert p.read_bytes() == b"old"
+    assert sorted(q.name for q in tmp_path.iterdir()) == ["a.txt"]
+
+
+def test_json_refuses_nan(tmp_path):
+    with pytest.raises(ValueError):
+        atomic_write_json(tmp_path / "x.json", {"a": float("nan")})
+    assert not (tmp_path / "x.json").exists()
+
+
+def test_npz_digest_matches_file(tmp_path, seed):
+    rng = np.random.default_rng(seed)
+    arrays = {"a": rng.normal(size=(5, 3)), "b": rng.integers(0, 9, 7).astype(np.int32)}
+    digest = atomic_save_npz(tmp_path / "s.npz", arrays)
+    assert digest == sha256_file(tmp_path / "s.npz")
+    with np.load(tmp_path / "s.npz") as z:
+        for k, v in arrays.items():
+            np.testing.assert_array_equal(z[k], v)
+
+
+def test_sigkill_mid_write_leaves_no_final_file(tmp_path):
+    target = tmp_path / "big.bin"
+    code = (
+        "import sys, time\n"
+        f"sys.path.insert(0, {str(REPO / 'src')!r})\n"
+        "from pixvox.io.atomic import atomic_open\n"
+        f"with atomic_open({str(target)!r}, 'wb') as f:\n"
+        "    f.write(b'x' * 1000); f.flush(); print('started', flush=True)\n"
+        "    time.sleep(60)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "started"
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert not target.exists()
+    leftovers = list(tmp_path.iterdir())
+    assert len(leftovers) == 1 and is_temp_file(leftovers[0])
+    assert remove_stale_temp_files(tmp_path) == 1
+    assert list(tmp_path.iterdir()) == []
