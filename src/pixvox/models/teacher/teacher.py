@@ -1,0 +1,110 @@
+"""The frozen 2D teacher: normalization → frozen backbone → FPN → upsampling projection → 2D head.
+
+Only the FPN, the projection and the head learn; the backbone keeps its pretrained weights, its
+BatchNorm statistics (always eval mode) and computes no gradients.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import torch
+from torch import nn
+
+from pixvox.models.heads import ProjectionHead2D
+from pixvox.models.teacher.fpn import FeaturePyramid, UpsamplingProjection
+
+__all__ = ["FrozenTeacher"]
+
+
+class FrozenTeacher(nn.Module):
+    """Pixel embeddings from a frozen ImageNet backbone.
+
+    Args:
+        backbone: a module with ``forward_stages`` (C2..C5), ``forward`` (logits), ``stage_channels``,
+            ``stage_strides``, ``input_mean`` and ``input_std`` (see ``resnet.py``,
+            ``efficientnet_lite.py``), already holding its pretrained weights.
+        name: backbone name, for messages.
+        out_dim: embedding width D of the output.
+        fpn_channels: width of the feature pyramid.
+        projection_channels: width of the full-resolution features before the head.
+        weights_source: where the backbone weights came from (kept for logs and checkpoints).
+
+    ``forward(images)``: ``[B, 3, H, W]`` float RGB in [0, 1] → ``[B, out_dim, H, W]``, L2-normalized
+    along dim 1. State-dict prefixes: ``backbone.*`` (frozen), ``fpn.*``, ``projection.*``, ``head.*``.
+    """
+
+    def __init__(
+        self,
+        backbone: nn.Module,
+        name: str,
+        out_dim: int = 64,
+        fpn_channels: int = 128,
+        projection_channels: int = 64,
+        weights_source: str = "unknown",
+    ):
+        super().__init__()
+        self.backbone = backbone
+        self.name = name
+        self.weights_source = weights_source
+        self.backbone.requires_grad_(False)
+        self.backbone.eval()
+        self.register_buffer(
+            "input_mean", torch.tensor(backbone.input_mean).view(1, 3, 1, 1), persistent=False
+        )
+        self.register_buffer("input_std", torch.tensor(backbone.input_std).view(1, 3, 1, 1), persistent=False)
+        self.fpn = FeaturePyramid(backbone.stage_channels, fpn_channels)
+        self.projection = UpsamplingProjection(
+            fpn_channels, projection_channels, scale=backbone.stage_strides[0]
+        )
+        self.head = ProjectionHead2D(projection_channels, out_dim)
+        self.out_dim = out_dim
+
+    def train(self, mode: bool = True) -> FrozenTeacher:
+        """Set FPN/projection/head to ``mode``; the backbone stays in eval mode (frozen BN statistics)."""
+        super().train(mode)
+        self.backbone.eval()
+        return self
+
+    def trainable_parameters(self) -> Iterator[nn.Parameter]:
+        """Parameters of the FPN, the upsampling projection and the 2D head (never the backbone)."""
+        for module in (self.fpn, self.projection, self.head):
+            yield from module.parameters()
+
+    def normalize(self, images: torch.Tensor) -> torch.Tensor:
+        """Validate ``[B, 3, H, W]`` RGB in [0, 1] and apply the backbone's training normalization."""
+        if images.ndim != 4 or images.shape[1] != 3:
+            raise ValueError(f"teacher expects images [B, 3, H, W], got {tuple(images.shape)}")
+        if not images.is_floating_point():
+            raise TypeError(
+                f"teacher expects float RGB in [0, 1], got {images.dtype}; convert with .float() / 255"
+            )
+        if images.numel() == 0:
+            raise ValueError(f"teacher got an empty image batch {tuple(images.shape)}")
+        if not torch.isfinite(images).all():
+            raise ValueError("teacher input images contain NaN or inf")
+        if images.max() > 2.0:  # lenient: color jitter may overshoot 1 a little, 0..255 input may not
+            raise ValueError(
+                f"teacher input images reach {images.max().item():.1f}; they look like 0..255 values, "
+                "pass float RGB in [0, 1] (divide by 255)"
+            )
+        return (images - self.input_mean) / self.input_std
+
+    def backbone_stages(self, images: torch.Tensor) -> list[torch.Tensor]:
+        """C2..C5 of the frozen backbone for ``[B, 3, H, W]`` RGB in [0, 1] (no autograd graph)."""
+        x = self.normalize(images)
+        with torch.no_grad():
+            return self.backbone.forward_stages(x)
+
+    @torch.no_grad()
+    def classify(self, images: torch.Tensor) -> torch.Tensor:
+        """ImageNet logits ``[B, 1000]`` of the frozen backbone for RGB in [0, 1] (e.g. 224x224 crops)."""
+        return self.backbone(self.normalize(images))
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        H, W = images.shape[-2:]
+        p2 = self.fpn(self.backbone_stages(images))
+        return self.head(self.projection(p2, (H, W)))
+
+    def extra_repr(self) -> str:
+        return f"name={self.name!r}, out_dim={self.out_dim}, weights={self.weights_source!r}"

