@@ -1,0 +1,1 @@
+"""Datasets over prepared files: pretraining fusions and labeled clouds for segmentation."""

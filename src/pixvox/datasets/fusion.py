@@ -1,0 +1,164 @@
+"""Pretraining dataset over prepared voxelized RGB-D fusions (see docs/architecture.md)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from pixvox.config.pretrain import PretrainDataConfig
+from pixvox.datasets.augment import (
+    MIRROR_X,
+    color_jitter,
+    elastic_distortion,
+    random_similarity,
+    resize_crop_flip,
+    revoxelize,
+)
+from pixvox.io.fusions import FusionIndex
+
+
+def holdout_split(n: int, holdout_every: int) -> tuple[list[int], list[int]]:
+    """(train, held-out) sample indices: every ``holdout_every``-th sample is held out (0 = none)."""
+    if holdout_every <= 0:
+        return list(range(n)), []
+    held = [i for i in range(n) if i % holdout_every == 0]
+    return [i for i in range(n) if i % holdout_every], held
+
+
+class FusionPretrainDataset(torch.utils.data.Dataset):
+    """Fusion samples with synchronized 2D/3D augmentation.
+
+    Indexed by ``(i, seed)`` pairs (see :class:`pixvox.engine.sampler.ResumableBatchSampler`): the seed
+    fixes the sample's augmentation. ``augment=False`` gives the un-augmented view (evaluation).
+
+    Each item is a dict:
+      ``coords`` int32 [Va, 3] augmented voxel coordinates; ``feats`` float32 [Va, C] student input
+      (RGB in [-0.5, 0.5], or ones); ``orig_coords`` int32 [Vo, 3] the stored voxels (world frame);
+      ``orig_to_aug`` int64 [Vo]; ``images`` float32 [F, 3, H, W] RGB in [0, 1]; ``depths`` float32
+      [F, H, W] metres; ``intrinsics`` float32 [F, 3, 3]; ``cam_to_world`` float32 [F, 4, 4]; ``seed``;
+      with ``two_views`` also ``coords2``, ``feats2``, ``orig_to_aug2`` (a second 3D augmentation).
+    """
+
+    def __init__(
+        self,
+        root: str | Path,
+        cfg: PretrainDataConfig,
+        indices: Sequence[int] | None = None,
+        augment: bool = True,
+        two_views: bool = False,
+        input_kind: str = "color",
+    ) -> None:
+        self.index = FusionIndex.load(root)
+        if abs(self.index.voxel_size - cfg.voxel_size) > 1e-9:
+            raise ValueError(
+                f"{Path(root) / 'index.json'}: fusions were made at voxel size {self.index.voxel_size} m but "
+                f"data.voxel_size is {cfg.voxel_size} m; set data.voxel_size={self.index.voxel_size} or rerun "
+                "data_prep/make_fusions.py"
+            )
+        if len(self.index) == 0:
+            raise ValueError(f"{Path(root) / 'index.json'}: the dataset has no samples")
+        self.indices = list(range(len(self.index))) if indices is None else list(indices)
+        self.cfg, self.augment, self.two_views, self.input_kind = cfg, augment, two_views, input_kind
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def _augment_3d(self, coords: np.ndarray, colors: np.ndarray, rng: np.random.Generator | None):
+        vs = self.cfg.voxel_size
+        centres = (coords.astype(np.float64) + 0.5) * vs
+        if rng is not None:
+            a = self.cfg.augment_3d
+            T = random_similarity(rng, a.up_axis, a.rotate_gravity, a.scale, a.flip, a.translate)
+            centres = centres @ T[:3, :3].T + T[:3, 3]
+            if a.elastic:
+                for granularity, magnitude in a.elastic_params:
+                    centres = elastic_distortion(centres, rng, granularity, magnitude)
+        new_coords, new_colors, orig_to_aug = revoxelize(centres, vs, colors.astype(np.float64))
+        if self.input_kind == "ones":
+            feats = np.ones((new_coords.shape[0], 1), np.float32)
+        else:
+            feats = new_colors / 255.0 - 0.5
+        return (
+            torch.from_numpy(new_coords),
+            torch.from_numpy(feats.astype(np.float32)),
+            torch.from_numpy(orig_to_aug),
+        )
+
+    def __getitem__(self, key: tuple[int, int] | int) -> dict[str, Any]:
+        i, seed = key if isinstance(key, tuple) else (key, 0)
+        sample = self.index.load_sample(self.indices[i])
+        rng = np.random.default_rng(seed) if self.augment else None
+        item: dict[str, Any] = {"seed": int(seed), "name": self.index.samples[self.indices[i]].name}
+        item["coords"], item["feats"], item["orig_to_aug"] = self._augment_3d(
+            sample.coords, sample.colors, rng
+        )
+        if self.two_views:
+            rng2 = np.random.default_rng([seed, 2]) if self.augment else None
+            item["coords2"], item["feats2"], item["orig_to_aug2"] = self._augment_3d(
+                sample.coords, sample.colors, rng2
+            )
+        item["orig_coords"] = torch.from_numpy(np.ascontiguousarray(sample.coords, dtype=np.int32))
+
+        F_, H, W = sample.depths.shape
+        out_hw = tuple(self.cfg.image_size) if self.cfg.image_size else (H, W)
+        images, depths, Ks, poses = [], [], [], []
+        a2 = self.cfg.augment_2d
+        for f in range(F_):
+            img = torch.from_numpy(sample.images[f]).permute(2, 0, 1).float() / 255.0
+            dep = torch.from_numpy(sample.depths[f].astype(np.float32)) / 1000.0
+            K = torch.from_numpy(sample.intrinsics[f].astype(np.float64))
+            img, dep, K, flipped = resize_crop_flip(img, dep, K, out_hw, rng, a2.resize_crop_scale, a2.hflip)
+            pose = torch.from_numpy(sample.cam_to_world[f].astype(np.float64))
+            poses.append((pose @ MIRROR_X if flipped else pose).float())
+            if rng is not None:
+                img = color_jitter(img, rng, a2.color_jitter)
+            images.append(img)
+            depths.append(dep)
+            Ks.append(K.float())
+        item["images"] = torch.stack(images)
+        item["depths"] = torch.stack(depths)
+        item["intrinsics"] = torch.stack(Ks)
+        item["cam_to_world"] = torch.stack(poses)
+        return item
+
+
+def _offsets(sizes: Sequence[int]) -> torch.Tensor:
+    return torch.tensor([0, *np.cumsum(sizes).tolist()], dtype=torch.long)
+
+
+def _batch_coords(coords: Sequence[torch.Tensor]) -> torch.Tensor:
+    return torch.cat(
+        [torch.cat([torch.full((c.shape[0], 1), b, dtype=torch.int32), c], 1) for b, c in enumerate(coords)]
+    )
+
+
+def collate_pretrain(items: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Batch items: coordinates get a leading batch column ``[N, 4]`` (MinkowskiEngine's layout),
+    per-sample voxel maps are shifted into batch-wide indices, frames are concatenated with
+    ``frame_sample`` naming each frame's sample."""
+    if not items:
+        raise ValueError("empty batch")
+    shapes = {tuple(it["images"].shape[-2:]) for it in items}
+    if len(shapes) > 1:
+        raise ValueError(f"frames of different sizes {sorted(shapes)} in one batch; set data.image_size")
+    out: dict[str, Any] = {"seeds": [it["seed"] for it in items], "names": [it["name"] for it in items]}
+    views = [""] + (["2"] if "coords2" in items[0] else [])
+    orig_off = _offsets([it["orig_coords"].shape[0] for it in items])
+    out["orig_coords"] = _batch_coords([it["orig_coords"] for it in items])
+    out["orig_offsets"] = orig_off
+    for v in views:
+        off = _offsets([it[f"coords{v}"].shape[0] for it in items])
+        out[f"coords{v}"] = _batch_coords([it[f"coords{v}"] for it in items])
+        out[f"feats{v}"] = torch.cat([it[f"feats{v}"] for it in items])
+        out[f"voxel_offsets{v}"] = off
+        out[f"orig_to_aug{v}"] = torch.cat([it[f"orig_to_aug{v}"] + off[b] for b, it in enumerate(items)])
+    for key in ("images", "depths", "intrinsics", "cam_to_world"):
+        out[key] = torch.cat([it[key] for it in items])
+    out["frame_sample"] = torch.cat(
+        [torch.full((it["images"].shape[0],), b, dtype=torch.long) for b, it in enumerate(items)]
+    )
+    return out

@@ -1,0 +1,1 @@
+"""Pretraining: the student/teacher pair, one training step, and the job runner."""
