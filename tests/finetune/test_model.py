@@ -1,0 +1,131 @@
+"""Initialization from pretraining checkpoints, linear probing, and the distributed loss normalization."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from pixvox.comm import launch_local
+from pixvox.config import FinetuneConfig, load_config
+from pixvox.datasets.segmentation import IGNORE
+from pixvox.finetune.model import SegmentationNet, initialize
+from pixvox.finetune.step import SegmentationStep
+from pixvox.sparse import batched_coordinates
+
+from .conftest import make_pretrain_checkpoint
+from .ddp_helpers import TinyNet, ddp_worker, two_rank_batches
+
+
+def finetune_cfg(*overrides: str) -> FinetuneConfig:
+    return load_config(FinetuneConfig, None, ["student.name=Res16UNet14T", *overrides])
+
+
+def test_pretrained_init_transfers_every_backbone_tensor(tmp_path, seed):
+    source = make_pretrain_checkpoint(tmp_path / "pre", seed=seed)
+    torch.manual_seed(seed + 1)
+    net = SegmentationNet(finetune_cfg().student, num_classes=13)
+    fresh_head = net.student.final.kernel.detach().clone()
+    cfg = finetune_cfg("init.mode=pretrained", f"init.checkpoint={tmp_path / 'pre'}")
+    report, path = initialize(net, cfg)
+    assert path == tmp_path / "pre/checkpoints/step_00000010.pt"
+    head = {"final.kernel", "final.bias"}
+    backbone = [k for k in source if k not in head]
+    # every tensor of the pretrained student but its 16-dim head: weights, BN statistics and counters
+    assert len(backbone) == len(source) - 2 and len(backbone) > 100
+    assert sorted(report.loaded) == sorted(backbone)
+    assert sorted(report.expected_missing) == sorted(head)
+    assert not report.unexpected and not report.missing and not report.shape_mismatched
+    mine = net.student.state_dict()
+    for k in backbone:
+        assert torch.equal(mine[k], source[k]), k
+    assert mine["final.kernel"].shape[-1] == 13 and source["final.kernel"].shape[-1] == 16
+    assert torch.equal(mine["final.kernel"], fresh_head)  # the new head keeps its initialization
+    assert all(p.requires_grad for p in net.parameters())
+
+
+def test_a_checkpoint_of_another_student_is_refused(tmp_path):
+    make_pretrain_checkpoint(tmp_path / "pre", name="Res16UNet14S")
+    net = SegmentationNet(finetune_cfg().student, 5)
+    with pytest.raises(ValueError, match="student.name=Res16UNet14S"):
+        initialize(net, finetune_cfg("init.mode=pretrained", f"init.checkpoint={tmp_path / 'pre'}"))
+    make_pretrain_checkpoint(tmp_path / "ones", input="ones")
+    with pytest.raises(ValueError, match="student.input=ones"):
+        initialize(net, finetune_cfg("init.mode=pretrained", f"init.checkpoint={tmp_path / 'ones'}"))
+    with pytest.raises(FileNotFoundError, match="tools/pretrain.sh"):
+        initialize(net, finetune_cfg("init.mode=pretrained", f"init.checkpoint={tmp_path / 'nothing'}"))
+
+
+def _sparse_batch(seed: int, n_classes: int) -> dict:
+    g = torch.Generator().manual_seed(seed)
+    coords = [torch.unique(torch.randint(0, 12, (300, 3), generator=g), dim=0) for _ in range(2)]
+    c = batched_coordinates(coords)
+    labels = torch.randint(0, n_classes, (c.shape[0],), generator=g)
+    labels[torch.rand(c.shape[0], generator=g) < 0.3] = IGNORE
+    return {"coords": c, "feats": torch.rand(c.shape[0], 3, generator=g) - 0.5, "labels": labels}
+
+
+def test_linear_probe_trains_only_the_head(tmp_path, seed):
+    make_pretrain_checkpoint(tmp_path / "pre", seed=seed)
+    cfg = finetune_cfg("init.mode=linear_probe", f"init.checkpoint={tmp_path / 'pre'}")
+    net = SegmentationNet(cfg.student, 4)
+    initialize(net, cfg)
+    trainable = [n for n, p in net.named_parameters() if p.requires_grad]
+    assert trainable == ["student.final.kernel", "student.final.bias"]
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    net.train()
+    assert not net.student.bn0.training and net.student.final.training
+    opt = torch.optim.SGD([p for p in net.parameters() if p.requires_grad], lr=0.5)
+    step = SegmentationStep(net, torch.device("cpu"))
+    for i in range(2):
+        out = step(_sparse_batch(seed + i, 4), i)
+        opt.zero_grad()
+        out.loss.backward()
+        opt.step()
+    after = net.state_dict()
+    changed = sorted(k for k in after if not torch.equal(after[k], before[k]))
+    assert changed == ["student.final.bias", "student.final.kernel"]  # BN statistics frozen too
+
+
+def test_step_loss_is_the_mean_over_labeled_voxels(seed):
+    torch.manual_seed(seed)
+    net = SegmentationNet(finetune_cfg().student, 5).double()
+    batch = _sparse_batch(seed, 5)
+    batch["feats"] = batch["feats"].double()
+    w = torch.rand(5, dtype=torch.float64) + 0.5
+    out = SegmentationStep(net, torch.device("cpu"), class_weights=w)(batch, 0)
+    with torch.no_grad():
+        logits = net(batch["feats"], batch["coords"])
+    keep = batch["labels"] != IGNORE
+    y = batch["labels"][keep]
+    nll = -torch.log_softmax(logits[keep], 1)[torch.arange(len(y)), y]
+    ref = (w[y] * nll).sum() / w[y].sum()
+    assert out.loss.item() == pytest.approx(ref.item(), rel=1e-9)
+    assert out.metrics["labeled_voxels"] == keep.sum().item()
+    assert out.metrics["acc"] == pytest.approx((logits[keep].argmax(1) == y).double().mean().item())
+    none = dict(batch, labels=torch.full_like(batch["labels"], IGNORE))
+    empty = SegmentationStep(net, torch.device("cpu"))(none, 0)
+    assert empty.loss.item() == 0.0 and empty.loss.requires_grad
+
+
+def test_two_processes_give_the_single_process_gradient(tmp_path, seed):
+    net = TinyNet()
+    b = two_rank_batches(seed)
+    union = {k: torch.cat([b[0][k], b[1][k]]) for k in ("feats", "coords", "labels")}
+    res = SegmentationStep(net, torch.device("cpu"))(union, 0)
+    res.loss.backward()
+    launch_local(ddp_worker, 2, seed, str(tmp_path / "g.pt"))
+    got = torch.load(tmp_path / "g.pt")
+    torch.testing.assert_close(got["grad"], net.lin.weight.grad, rtol=1e-10, atol=1e-12)
+    assert got["loss"] == pytest.approx(res.metrics["loss"])
+
+
+def test_resolve_checkpoint_accepts_file_folder_and_run(tmp_path):
+    from pixvox.finetune.model import resolve_pretrain_checkpoint
+
+    make_pretrain_checkpoint(tmp_path / "run", step=5)
+    make_pretrain_checkpoint(tmp_path / "run", step=20)
+    newest = tmp_path / "run/checkpoints/step_00000020.pt"
+    assert resolve_pretrain_checkpoint(tmp_path / "run") == newest
+    assert resolve_pretrain_checkpoint(tmp_path / "run/checkpoints") == newest
+    old = tmp_path / "run/checkpoints/step_00000005.pt"
+    assert resolve_pretrain_checkpoint(str(old)) == old
