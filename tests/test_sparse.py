@@ -9,6 +9,8 @@ must agree to float64 rounding.
 from __future__ import annotations
 
 import itertools
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -180,3 +182,11 @@ def test_sparse_tensor_validates_inputs():
         sparse_tensor(torch.zeros(1, 3), c.float())
     x = sparse_tensor(torch.ones(1, 3), c.long())  # int64 coordinates are accepted and converted
     assert x.C.dtype == torch.int32
+
+
+def test_import_pixvox_then_minkowskiengine_in_a_fresh_interpreter():
+    """`import pixvox, MinkowskiEngine` must work on Python >= 3.10 (0.5.4 needs collections.Sequence)."""
+    code = "import pixvox, MinkowskiEngine; print(MinkowskiEngine.__version__)"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "0.5.4"

@@ -165,5 +165,6 @@ else
     mkdir -p "$REPO/build" && touch "$stamp"
 fi
 
+"$PY" -c 'import pixvox, MinkowskiEngine' || die "'import pixvox, MinkowskiEngine' fails with $PY"
 "$PY" -c 'import pixvox, pixvox.sparse as s; print("[setup_env] pixvox", pixvox.__version__, "| MinkowskiEngine", s.ME.__version__, "| cuda_ext:", pixvox.ext_status())'
 say "done in $(( $(date +%s) - T0 )) s. Activate with: source ${VENV:-<active env>}/bin/activate"
