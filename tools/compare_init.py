@@ -151,6 +151,11 @@ def write_reports(a, rows, baselines, pretrain_info, wall, command, reused: int)
         f"{wall / 60:.1f} min for {len(rows)} runs{again}; their training loops took "
         f"{sum(r['seconds'] for r in rows) / 60:.1f} min in all). Raw rows: `{a.out_json}`."
     )
+    L += [
+        "",
+        "What these numbers mean, their caveats and what was changed to get them: "
+        '[finetune.md, "Does pretraining help?"](finetune.md#does-pretraining-help).',
+    ]
     L += ["", "## Setup", ""]
     L.append(
         f"- Pretraining: `{pretrain_info['checkpoint']}` (step {pretrain_info['step']}, student "
