@@ -26,11 +26,11 @@ import torch  # noqa: E402
 from data_prep.default_dataset import ensure_synthetic_fusions  # noqa: E402
 from pixvox.config import PretrainConfig, load_config  # noqa: E402
 from pixvox.datasets.fusion import FusionPretrainDataset, collate_pretrain  # noqa: E402
+from pixvox.engine.job_args import split_config_and_overrides  # noqa: E402
 from pixvox.engine.optim import build_optimizer  # noqa: E402
 from pixvox.engine.sampler import ResumableBatchSampler  # noqa: E402
 from pixvox.losses import select_voxel_pairs  # noqa: E402
 from pixvox.pretrain.model import PretrainNet  # noqa: E402
-from pixvox.pretrain.run import split_config_and_overrides  # noqa: E402
 from pixvox.pretrain.step import PAIR_STREAM, PretrainStep, match_pixels, to_device  # noqa: E402
 
 

@@ -48,6 +48,9 @@ class Augment3DConfig:
 class PretrainDataConfig:
     root: str = "data/synthetic/fusions"  #: prepared fusions (index.json + samples/)
     synthetic: SyntheticDataConfig = field(default_factory=SyntheticDataConfig)
+    #: an RGB-D sequence folder (any layout data_prep/rgbd_sequence.py reads, e.g. ICL-NUIM's
+    #: trajectory.log) exported to <root>/../frames and fused into ``root`` on first use
+    sequence: Optional[str] = None
     voxel_size: float = 0.025  #: metres; must equal the fusions' voxel size
     depth_min: float = 0.1  #: metres
     depth_max: float = 8.0  #: metres
@@ -64,6 +67,11 @@ class PretrainDataConfig:
             "need 0 <= depth_min < depth_max",
         )
         check(self.holdout_every >= 0, "data.holdout_every", "must be >= 0")
+        check(
+            not (self.sequence and self.synthetic.enabled),
+            "data.sequence",
+            "set either data.sequence or data.synthetic.enabled, not both",
+        )
 
 
 @dataclass

@@ -7,25 +7,13 @@ import argparse
 import os
 from collections.abc import Sequence
 
+from pixvox.engine.job_args import parse_job_args
+
 DEFAULT_CONFIG = "configs/finetune/synthetic.yaml"
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description="pixvox fine-tuning for 3D semantic segmentation")
-    p.add_argument(
-        "config", nargs="?", default=DEFAULT_CONFIG, help=f"YAML config (default {DEFAULT_CONFIG})"
-    )
-    p.add_argument("overrides", nargs="*", help="config overrides key.sub=value")
-    p.add_argument(
-        "--resume",
-        default="auto",
-        help="auto (default): continue from the newest complete checkpoint of this run if any; "
-        "a checkpoint path; or 'none' to start over",
-    )
-    args = p.parse_args(argv)
-    if "=" in args.config and not args.config.endswith((".yaml", ".yml")):  # only overrides were given
-        args.overrides, args.config = [args.config, *args.overrides], DEFAULT_CONFIG
-    return args
+    return parse_job_args("pixvox fine-tuning for 3D semantic segmentation", DEFAULT_CONFIG, argv)
 
 
 def set_thread_environment(argv: Sequence[str] | None = None) -> None:

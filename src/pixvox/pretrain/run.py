@@ -17,6 +17,7 @@ from pixvox.comm import DistInfo, barrier, convert_to_distributed_batchnorm, ini
 from pixvox.config import PretrainConfig, load_config, save_config, to_dict
 from pixvox.datasets.fusion import FusionPretrainDataset, collate_pretrain, holdout_split
 from pixvox.engine import checkpoint as ckpt
+from pixvox.engine.job_args import parse_job_args
 from pixvox.engine.logger import MetricLogger, log, setup_console_logging
 from pixvox.engine.optim import build_optimizer, build_scheduler
 from pixvox.engine.sampler import ResumableBatchSampler, sample_seed
@@ -30,27 +31,7 @@ DEFAULT_CONFIG = "configs/pretrain/quickstart.yaml"
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description="pixvox pretraining (PPKT / PointContrast)")
-    p.add_argument(
-        "config", nargs="?", default=DEFAULT_CONFIG, help=f"YAML config (default {DEFAULT_CONFIG})"
-    )
-    p.add_argument("overrides", nargs="*", help="config overrides key.sub=value")
-    p.add_argument(
-        "--resume",
-        default="auto",
-        help="auto (default): continue from the newest complete checkpoint of this run if any; "
-        "a checkpoint path; or 'none' to start over",
-    )
-    args = p.parse_args(argv)
-    return split_config_and_overrides(args, DEFAULT_CONFIG)
-
-
-def split_config_and_overrides(args: argparse.Namespace, default: str) -> argparse.Namespace:
-    """``pretrain.sh key=value`` (no config file) means the default config with that override."""
-    if "=" in args.config and not Path(args.config).is_file():
-        args.overrides = [args.config, *args.overrides]
-        args.config = default
-    return args
+    return parse_job_args("pixvox pretraining (PPKT / PointContrast)", DEFAULT_CONFIG, argv)
 
 
 def build_model(cfg: PretrainConfig, dist: DistInfo) -> tuple[PretrainNet, torch.nn.Module]:
@@ -109,7 +90,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
     if not (root / "index.json").is_file():
         raise FileNotFoundError(
             f"{root / 'index.json'} not found: prepare fusions with data_prep/make_fusions.py, or run "
-            "tools/pretrain.sh, which generates the synthetic default dataset when data.synthetic.enabled=true"
+            "tools/pretrain.sh, which prepares data.sequence or the synthetic default dataset "
+            "(data.synthetic.enabled=true) first"
         )
     probe = FusionPretrainDataset(root, cfg.data, augment=False)
     train_idx, held_idx = holdout_split(len(probe.index), cfg.data.holdout_every)
