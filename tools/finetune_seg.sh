@@ -51,7 +51,9 @@ if [[ $# -gt 0 && ( "$1" == *.yaml || "$1" == *.yml ) ]]; then
     shift
 fi
 if [[ ! -f "$CONFIG" ]]; then
-    echo "[finetune_seg.sh] config not found: $CONFIG. Datasets: $(cd configs/finetune && ls ./*.yaml | sed 's|^\./||; s|\.yaml$||' | tr '\n' ' ')" >&2
+    names=()
+    for f in configs/finetune/*.yaml; do names+=("$(basename "$f" .yaml)"); done
+    echo "[finetune_seg.sh] config not found: $CONFIG. Datasets: ${names[*]}" >&2
     exit 2
 fi
 

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared launcher of the training tools (sourced by tools/pretrain.sh and tools/finetune_seg.sh).
 #
 # pixvox_setup: environment check (tools/setup_env.sh unless PIXVOX_SKIP_SETUP=1), activates .venv
@@ -18,7 +19,7 @@ pixvox_setup() {
         # shellcheck disable=SC1091
         source "${PIXVOX_VENV:-$REPO/.venv}/bin/activate"
     fi
-    cd "$REPO"
+    cd "$REPO" || return 1
     export OPENBLAS_NUM_THREADS="${OPENBLAS_NUM_THREADS:-1}"
 }
 

@@ -161,7 +161,7 @@ if [[ -f "$stamp" && -z "$newest" ]] && "$PY" -c 'import pixvox' >/dev/null 2>&1
 else
     say "building cuda_ext and installing pixvox in editable mode with test extras"
     PIXVOX_WITH_CUDA="$WITH_CUDA" MAX_JOBS="${MAX_JOBS:-$(nproc)}" \
-        "${PIP[@]}" install -q --no-build-isolation -e "$REPO[test]" || die "pip install -e .[test] failed (see above)"
+        "${PIP[@]}" install -q --no-build-isolation -e "${REPO}[test]" || die "pip install -e .[test] failed (see above)"
     mkdir -p "$REPO/build" && touch "$stamp"
 fi
 
