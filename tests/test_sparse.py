@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -19,6 +20,8 @@ import torch.nn.functional as F
 from pixvox.sparse import ME, EmptySparseTensorError, batched_coordinates, check_not_empty, sparse_tensor
 
 GRID = 10  # voxels per axis of the dense reference grid
+#: MinkowskiEngine runs on each device; the dense float64 reference always runs on the CPU.
+DEVICES = pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.cuda)])
 
 
 def kernel_offsets(kernel_size: int) -> list[tuple[int, int, int]]:
@@ -68,11 +71,12 @@ def read_dense(dense: torch.Tensor, coords: torch.Tensor, stride: int) -> torch.
     return dense[c[:, 0], :, c[:, 1] // stride, c[:, 2] // stride, c[:, 3] // stride]
 
 
+@DEVICES
 @pytest.mark.parametrize(
     "kernel_size,stride",
     [(3, 1), (1, 1), (2, 2), (3, 2)],
 )
-def test_convolution_matches_dense(seed, kernel_size, stride):
+def test_convolution_matches_dense(seed, kernel_size, stride, device):
     gen = torch.Generator().manual_seed(seed)
     batch, cin, cout = 2, 3, 4
     coords, feats = random_sparse(gen, batch, cin)
@@ -81,14 +85,16 @@ def test_convolution_matches_dense(seed, kernel_size, stride):
     conv = conv.double()
     with torch.no_grad():
         conv.kernel.copy_(torch.randn(conv.kernel.shape, generator=gen, dtype=torch.float64))
-    out = conv(sparse_tensor(feats, coords))
+    conv = conv.to(device)
+    out_dev = conv(sparse_tensor(feats.to(device), coords.to(device), device=device))
+    out = SimpleNamespace(F=out_dev.F.cpu(), C=out_dev.C.cpu(), tensor_stride=out_dev.tensor_stride)
     assert out.tensor_stride == [stride] * 3
     # Output coordinates: the input voxels rounded down to multiples of the stride.
     expected = torch.unique(torch.cat([coords[:, :1], coords[:, 1:] // stride * stride], 1), dim=0)
     got = torch.unique(out.C, dim=0)
     assert torch.equal(got, expected)
 
-    w_dense = dense_weight(conv.kernel.detach(), kernel_size).clone().requires_grad_(True)
+    w_dense = dense_weight(conv.kernel.detach().cpu(), kernel_size).clone().requires_grad_(True)
     x_dense = to_dense(coords, feats, batch)
     lo = -(kernel_size // 2) if kernel_size % 2 else 0
     pad_lo, pad_hi = -lo, kernel_size - 1 + lo
@@ -98,7 +104,8 @@ def test_convolution_matches_dense(seed, kernel_size, stride):
 
     # Backward: same upstream gradient on both sides.
     upstream = torch.randn(out.F.shape, generator=gen, dtype=torch.float64)
-    g_feat, g_w = torch.autograd.grad((out.F * upstream).sum(), [feats, conv.kernel])
+    g_feat, g_w = torch.autograd.grad((out_dev.F * upstream.to(device)).sum(), [feats, conv.kernel])
+    g_w = g_w.cpu()
     feats_ref = feats.detach().clone().requires_grad_(True)
     y_ref = F.conv3d(F.pad(to_dense(coords, feats_ref, batch), (pad_lo, pad_hi) * 3), w_dense, stride=stride)
     r_feat, r_w = torch.autograd.grad(
@@ -108,16 +115,18 @@ def test_convolution_matches_dense(seed, kernel_size, stride):
     torch.testing.assert_close(dense_weight(g_w, kernel_size), r_w, rtol=1e-10, atol=1e-10)
 
 
+@DEVICES
 @pytest.mark.parametrize("kernel_size", [2, 3])
-def test_transposed_convolution_matches_dense(seed, kernel_size):
+def test_transposed_convolution_matches_dense(seed, kernel_size, device):
     gen = torch.Generator().manual_seed(seed)
     batch, cin, cout, stride = 2, 3, 2, 2
     coords, feats = random_sparse(gen, batch, cin)
-    x = sparse_tensor(feats, coords)
+    x = sparse_tensor(feats.to(device), coords.to(device), device=device)
     down = ME.MinkowskiConvolution(cin, cin, kernel_size=2, stride=2, bias=False, dimension=3).double()
     with torch.no_grad():
         down.kernel.copy_(torch.randn(down.kernel.shape, generator=gen, dtype=torch.float64))
-    coarse = down(x)
+    coarse = down.to(device)(x)
+    coarse_coords = coarse.C.cpu()
     coarse_f = coarse.F.detach().clone().requires_grad_(True)
     coarse_in = ME.SparseTensor(
         coarse_f, coordinate_map_key=coarse.coordinate_map_key, coordinate_manager=coarse.coordinate_manager
@@ -127,18 +136,23 @@ def test_transposed_convolution_matches_dense(seed, kernel_size):
     ).double()
     with torch.no_grad():
         up.kernel.copy_(torch.randn(up.kernel.shape, generator=gen, dtype=torch.float64))
-    out = up(coarse_in)
-    assert out.tensor_stride == [1, 1, 1]
+    up = up.to(device)
+    out_dev = up(coarse_in)
+    out = SimpleNamespace(F=out_dev.F.cpu(), C=out_dev.C.cpu())
+    assert out_dev.tensor_stride == [1, 1, 1]
 
     # Dense reference: a transposed conv scatters each coarse voxel through the kernel; read it back at
     # the fine output voxels. Offsets of the transposed kernel are the same as the forward kernel's.
     lo = -(kernel_size // 2) if kernel_size % 2 else 0
     w_dense = (
-        dense_weight(up.kernel.detach(), kernel_size).permute(1, 0, 2, 3, 4).clone().requires_grad_(True)
+        dense_weight(up.kernel.detach().cpu(), kernel_size)
+        .permute(1, 0, 2, 3, 4)
+        .clone()
+        .requires_grad_(True)
     )
 
     def reference(cf: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-        xd = to_dense(coarse.C, cf, batch, stride=stride)
+        xd = to_dense(coarse_coords, cf, batch, stride=stride)
         y = F.conv_transpose3d(xd, w, stride=stride)  # y[2i + o] += W[o] x[i], o in 0..k-1
         # shift by lo so that index 2i + o corresponds to coordinate 2i + o + lo, then crop to the grid
         full = torch.zeros(batch, cout, GRID, GRID, GRID, dtype=y.dtype)
@@ -147,12 +161,13 @@ def test_transposed_convolution_matches_dense(seed, kernel_size):
         full += y[:, :, :GRID, :GRID, :GRID]
         return read_dense(full, out.C, 1)
 
-    ref = reference(coarse_f.detach(), w_dense.detach())
+    ref = reference(coarse_f.detach().cpu(), w_dense.detach())
     torch.testing.assert_close(out.F, ref, rtol=1e-10, atol=1e-10)
 
     upstream = torch.randn(out.F.shape, generator=gen, dtype=torch.float64)
-    g_feat, g_w = torch.autograd.grad((out.F * upstream).sum(), [coarse_f, up.kernel])
-    cf_ref = coarse_f.detach().clone().requires_grad_(True)
+    g_feat, g_w = torch.autograd.grad((out_dev.F * upstream.to(device)).sum(), [coarse_f, up.kernel])
+    g_feat, g_w = g_feat.cpu(), g_w.cpu()
+    cf_ref = coarse_f.detach().cpu().clone().requires_grad_(True)
     r_feat, r_w = torch.autograd.grad((reference(cf_ref, w_dense) * upstream).sum(), [cf_ref, w_dense])
     torch.testing.assert_close(g_feat, r_feat, rtol=1e-10, atol=1e-10)
     torch.testing.assert_close(
