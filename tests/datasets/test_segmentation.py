@@ -25,9 +25,9 @@ from pixvox.datasets.segmentation import (
     scene_stream,
     select_scenes,
     voxel_majority_labels,
-    voxelize_points,
 )
 from pixvox.finetune.evaluate import predict_points
+from pixvox.geometry import voxelize
 from pixvox.io.clouds import CloudFormatError, CloudIndex, LabeledCloud
 
 
@@ -119,7 +119,7 @@ def test_voxelize_and_majority_match_brute_force(seed):
     n = 2000
     xyz = rng.normal(scale=1.5, size=(n, 3))
     labels = rng.integers(-1, 5, n)
-    coords, inverse = voxelize_points(xyz, 0.4)
+    coords, inverse, _ = voxelize(xyz, 0.4)
     np.testing.assert_array_equal(coords[inverse], np.floor(xyz / 0.4).astype(np.int32))
     assert len({tuple(c) for c in coords.tolist()}) == coords.shape[0]
     got = voxel_majority_labels(labels, inverse, coords.shape[0])

@@ -66,23 +66,6 @@ def elastic_distortion(
     return xyz + interp(xyz) * magnitude
 
 
-def revoxelize(
-    centres: np.ndarray, voxel_size: float, colors: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Voxelize transformed voxel centres ``[Vo, 3]`` (metres).
-
-    Returns new int32 coords ``[Va, 3]``, float32 mean colors ``[Va, 3]`` and, for every original
-    voxel, the int64 index of its new voxel ``[Vo]``.
-    """
-    c = np.floor(centres / voxel_size).astype(np.int64)
-    uniq, inverse = np.unique(c, axis=0, return_inverse=True)
-    inverse = inverse.reshape(-1)
-    sums = np.zeros((uniq.shape[0], colors.shape[1]))
-    np.add.at(sums, inverse, colors)
-    counts = np.bincount(inverse, minlength=uniq.shape[0])[:, None]
-    return uniq.astype(np.int32), (sums / counts).astype(np.float32), inverse.astype(np.int64)
-
-
 def resize_crop_flip(
     image: torch.Tensor,
     depth: torch.Tensor,

@@ -32,7 +32,7 @@ from pixvox.config.finetune import (
     SegDataConfig,
 )
 from pixvox.datasets.augment import AXES, elastic_distortion, random_similarity
-from pixvox.geometry import MAX_VOXEL_COORD
+from pixvox.geometry import voxelize
 from pixvox.io.clouds import CloudFormatError, CloudIndex, LabeledCloud
 
 log = logging.getLogger("pixvox")
@@ -248,24 +248,6 @@ def chromatic_augment(rgb: np.ndarray, rng: np.random.Generator, cfg: ColorAugme
 # ----------------------------------------------------------------------------------------- voxels
 
 
-def voxelize_points(xyz: np.ndarray, voxel_size: float) -> tuple[np.ndarray, np.ndarray]:
-    """Points ``[N, 3]`` (metres) → unique int32 voxel coords ``[V, 3]`` and int64 ``inverse`` ``[N]``
-    (the voxel of every point), with ``coords[inverse] == floor(xyz / voxel_size)``."""
-    c = np.floor(np.asarray(xyz, dtype=np.float64) / voxel_size)
-    if c.size and np.abs(c).max() >= MAX_VOXEL_COORD:
-        raise ValueError(f"voxel coordinates exceed ±{MAX_VOXEL_COORD}: check the cloud's units (metres)")
-    coords, inverse = np.unique(c.astype(np.int32), axis=0, return_inverse=True)
-    return coords, inverse.reshape(-1).astype(np.int64)
-
-
-def voxel_mean(values: np.ndarray, inverse: np.ndarray, num_voxels: int) -> np.ndarray:
-    """Mean of per-point ``values`` ``[N, K]`` over the points of each voxel → float64 ``[V, K]``."""
-    sums = np.zeros((num_voxels, values.shape[1]))
-    np.add.at(sums, inverse, values.astype(np.float64))
-    counts = np.bincount(inverse, minlength=num_voxels)[:, None]
-    return sums / np.maximum(counts, 1)
-
-
 def voxel_majority_labels(labels: np.ndarray, inverse: np.ndarray, num_voxels: int) -> np.ndarray:
     """Per voxel, the most frequent label among its labeled points (ties → smallest id), ``IGNORE``
     for voxels without labeled points. int64 ``[V]``."""
@@ -377,12 +359,11 @@ class SegmentationDataset(torch.utils.data.Dataset):
             if a.elastic and rng.random() < a.elastic_probability:
                 for granularity, magnitude in a.elastic_params:
                     xyz = elastic_distortion(xyz, rng, granularity, magnitude)
-        coords, inverse = voxelize_points(xyz, self.cfg.voxel_size)
+        coords, inverse, colors = voxelize(xyz, self.cfg.voxel_size, rgb)
         v = coords.shape[0]
         if self.input_kind == "ones":
             feats = np.ones((v, 1), np.float32)
         else:
-            colors = voxel_mean(rgb, inverse, v)
             if rng is not None:
                 colors = chromatic_augment(colors, rng, self.cfg.color)
             feats = (colors / 255.0 - 0.5).astype(np.float32)
