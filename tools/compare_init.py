@@ -115,9 +115,9 @@ def majority_baseline(config: str, overrides: list[str], seed: int, budget: int)
 
     from pixvox.config import FinetuneConfig, load_config
     from pixvox.evaluation import constant_prediction_metrics
-    from pixvox.finetune.prepare import ensure_segmentation_data
     from pixvox.finetune.run import make_datasets
     from pixvox.io.clouds import CloudIndex
+    from pixvox.prep.ensure import ensure_segmentation_data
 
     cfg = load_config(FinetuneConfig, config, overrides)
     ensure_segmentation_data(cfg)

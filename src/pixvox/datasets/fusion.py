@@ -57,7 +57,7 @@ class FusionPretrainDataset(torch.utils.data.Dataset):
             raise ValueError(
                 f"{Path(root) / 'index.json'}: fusions were made at voxel size {self.index.voxel_size} m but "
                 f"data.voxel_size is {cfg.voxel_size} m; set data.voxel_size={self.index.voxel_size} or rerun "
-                "data_prep/make_fusions.py"
+                "python -m pixvox.prep fusions"
             )
         if len(self.index) == 0:
             raise ValueError(f"{Path(root) / 'index.json'}: the dataset has no samples")

@@ -1,4 +1,5 @@
-"""Pretraining data prepared on first use: ``data.sequence`` (an RGB-D sequence folder) and its errors."""
+"""Data prepared on first use: ``data.sequence`` (an RGB-D sequence) for pretraining,
+labeled clouds for fine-tuning, and the errors that say how to prepare them."""
 
 from __future__ import annotations
 
@@ -7,13 +8,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from data_prep.default_dataset import prepare_from_pretrain_args
-from data_prep.rgbd_sequence import read_trajectory_log
-from pixvox.config import ConfigError
+from pixvox.config import ConfigError, FinetuneConfig, load_config
 from pixvox.io.fusions import FusionIndex
+from pixvox.prep.ensure import ensure_segmentation_data, prepare_from_pretrain_args
+from pixvox.prep.sequence import read_trajectory_log
 
 REPO = Path(__file__).resolve().parents[2]
 ICL_CONFIG = str(REPO / "configs/pretrain/icl_livingroom.yaml")
+FINETUNE_CONFIG = str(REPO / "configs/finetune/synthetic.yaml")
 
 
 @pytest.mark.slow
@@ -47,3 +49,19 @@ def test_missing_sequence_folder_is_a_clear_error(tmp_path):
 def test_sequence_and_synthetic_together_are_refused(tmp_path):
     with pytest.raises(ConfigError, match="data.sequence"):
         prepare_from_pretrain_args([ICL_CONFIG, f"data.root={tmp_path}", "data.synthetic.enabled=true"])
+
+
+def test_missing_pretraining_data_says_how_to_make_it(tmp_path):
+    with pytest.raises(SystemExit, match="(?s)index.json not found.*python -m pixvox.prep fusions"):
+        prepare_from_pretrain_args([ICL_CONFIG, f"data.root={tmp_path / 'f'}", "data.sequence=null"])
+
+
+def test_segmentation_data_missing_says_how_to_make_it(tmp_path):
+    cfg = load_config(
+        FinetuneConfig, FINETUNE_CONFIG, [f"data.root={tmp_path / 'clouds'}", "data.synthetic.enabled=false"]
+    )
+    with pytest.raises(FileNotFoundError, match="(?s)index.json not found.*python -m pixvox.prep"):
+        ensure_segmentation_data(cfg)
+    cfg = load_config(FinetuneConfig, FINETUNE_CONFIG, [f"data.root={tmp_path / 'rooms'}"])
+    with pytest.raises(ValueError, match="folder named 'clouds'"):
+        ensure_segmentation_data(cfg)

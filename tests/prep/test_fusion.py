@@ -17,9 +17,9 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from data_prep.make_fusions import fuse_frames, make_fusions, plan_samples
 from pixvox.io.frames import FrameSequence, FrameWriter, RGBDFrame
 from pixvox.io.fusions import FusionIndex
+from pixvox.prep.fusion import fuse_frames, make_fusions, plan_samples
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -163,7 +163,7 @@ def test_rerun_reuses_and_options_are_guarded(synthetic_small, tmp_path):
 
 @pytest.fixture(scope="module")
 def frames_for_kill(tmp_path_factory) -> Path:
-    from data_prep.synthetic import generate
+    from pixvox.prep.synthetic import generate
 
     out = tmp_path_factory.mktemp("kill")
     generate(
