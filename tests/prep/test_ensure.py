@@ -1,4 +1,4 @@
-"""Data prepared on first use: ``data.sequence`` (an RGB-D sequence) for pretraining,
+"""Data prepared on first use: ``data.sequence`` (an RGB-D sequence, or a folder of them) for pretraining,
 labeled clouds for fine-tuning, and the errors that say how to prepare them."""
 
 from __future__ import annotations
@@ -7,10 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
-from pixvox.config import ConfigError, FinetuneConfig, load_config
+from pixvox.config import ConfigError, FinetuneConfig, PretrainConfig, load_config
+from pixvox.io.frames import format_matrix
 from pixvox.io.fusions import FusionIndex
-from pixvox.prep.ensure import ensure_segmentation_data, prepare_from_pretrain_args
+from pixvox.prep.ensure import ensure_pretrain_data, ensure_segmentation_data, prepare_from_pretrain_args
 from pixvox.prep.sequence import read_trajectory_log
 
 REPO = Path(__file__).resolve().parents[2]
@@ -54,6 +56,28 @@ def test_sequence_and_synthetic_together_are_refused(tmp_path):
 def test_missing_pretraining_data_says_how_to_make_it(tmp_path):
     with pytest.raises(SystemExit, match="(?s)index.json not found.*python -m pixvox.prep fusions"):
         prepare_from_pretrain_args([ICL_CONFIG, f"data.root={tmp_path / 'f'}", "data.sequence=null"])
+
+
+def test_a_folder_of_sequences_is_exported_and_fused(tmp_path, seed):
+    # data.sequence may hold several sequences (e.g. sun3d_fragments/): each is exported, all are fused.
+    rng = np.random.default_rng(seed)
+    seqs = tmp_path / "seqs"
+    for name in ("seq-01", "seq-02"):
+        d = seqs / name
+        d.mkdir(parents=True)
+        (d / "camera-intrinsics.txt").write_text("40 0 23.5\n0 40 17.5\n0 0 1\n")
+        for i in range(3):
+            stem = d / f"frame-{i:06d}"
+            Image.fromarray(rng.integers(0, 256, (36, 48, 3)).astype(np.uint8)).save(f"{stem}.color.png")
+            Image.fromarray(rng.integers(500, 3000, (36, 48)).astype(np.uint16)).save(f"{stem}.depth.png")
+            (d / f"frame-{i:06d}.pose.txt").write_text(format_matrix(np.eye(4)))
+    cfg = load_config(
+        PretrainConfig, ICL_CONFIG, [f"data.root={tmp_path / 'out' / 'fusions'}", f"data.sequence={seqs}"]
+    )
+    root = ensure_pretrain_data(cfg)
+    index = FusionIndex.load(root)
+    assert [s.name for s in index.samples] == [f"seq-0{k}_{i:06d}" for k in (1, 2) for i in range(3)]
+    assert sorted(p.name for p in (tmp_path / "out" / "frames").iterdir()) == ["seq-01", "seq-02"]
 
 
 def test_segmentation_data_missing_says_how_to_make_it(tmp_path):

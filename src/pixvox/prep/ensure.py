@@ -4,7 +4,8 @@ Both jobs call this once before their training processes start (``tools/pretrain
 ``tools/finetune_seg.py --prepare-data``; a single-process run also calls it itself):
 
 - :func:`ensure_pretrain_data`: ``data.root`` holds fusions (``index.json``), or they are made from
-  ``data.sequence`` (an RGB-D sequence of any layout :mod:`pixvox.prep.sequence` reads: exported to ``<data.root>/../frames`` and fused) or from the synthetic default dataset
+  ``data.sequence`` (an RGB-D sequence of any layout :mod:`pixvox.prep.sequence` reads, or a folder of
+  them: exported to ``<data.root>/../frames`` and fused) or from the synthetic default dataset
   (``data.synthetic.enabled``);
 - :func:`ensure_segmentation_data`: ``data.root`` holds labeled clouds (``index.json``), or they are converted from ``data.scannet_npy`` (mmdetection3d's
   ScanNet arrays) or generated (``data.synthetic.enabled``: ``data.root`` must end in ``clouds``);
@@ -23,7 +24,7 @@ from pixvox.config.pretrain import SyntheticDataConfig
 from pixvox.io.clouds import INDEX_JSON
 from pixvox.prep import fusion, synthetic
 from pixvox.prep.scannet.meshes import convert_scannet_npy
-from pixvox.prep.sequence import export_sequence
+from pixvox.prep.sequence import export_sequence, find_sequences
 
 log = logging.getLogger("pixvox.prep")
 
@@ -73,8 +74,9 @@ def ensure_pretrain_data(cfg: PretrainConfig) -> Path:
                 "RGB-D sequence (see docs/data.md), e.g. data.sequence=../shared/data/icl_livingroom1"
             )
         frames = root.parent / "frames"
-        log.info("exporting the RGB-D sequence %s to %s", seq, frames / seq.name)
-        export_sequence(seq, frames / seq.name)
+        for folder in find_sequences(seq):
+            log.info("exporting the RGB-D sequence %s to %s", folder, frames / folder.name)
+            export_sequence(folder, frames / folder.name)
         _fuse(cfg, frames, root, tuple(cfg.data.image_size) if cfg.data.image_size else None)
         return root
     if cfg.data.synthetic.enabled:

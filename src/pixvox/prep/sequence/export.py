@@ -12,7 +12,7 @@ assumed registered, i.e. same field of view).
 CLI::
 
     python -m pixvox.prep sequence --input ../shared/data/icl_livingroom1 --out data/frames/icl_lr1
-    python -m pixvox.prep sequence --input chess/seq-01 --out data/frames/chess_01 --frame-skip 10
+    python -m pixvox.prep sequence --input ../shared/data/sun3d_fragments --batch --out data/frames/sun3d
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from pixvox.io.frames import (
 )
 from pixvox.io.images import ImageReadError, read_color, read_depth_png, read_pgm16, resize_color
 from pixvox.io.jobs import run_jobs, setup_logging
-from pixvox.prep.sequence.layouts import LAYOUTS, FrameSource, load_layout
+from pixvox.prep.sequence.layouts import LAYOUTS, FrameSource, find_sequences, load_layout
 from pixvox.prep.sequence.trajectories import SequenceError, read_intrinsics_txt
 
 log = logging.getLogger("pixvox.prep.sequence")
@@ -154,7 +154,9 @@ def _export_job(job: dict[str, Any]) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="pixvox.prep sequence", description=__doc__.split("\n\n")[0])
-    p.add_argument("--input", required=True, type=Path, nargs="+", help="sequence folder(s)")
+    p.add_argument(
+        "--input", required=True, type=Path, nargs="+", help="sequence folder(s), or folders of sequences"
+    )
     p.add_argument("--out", required=True, type=Path, help="output scene folder (or parent with --batch)")
     p.add_argument("--batch", action="store_true", help="--out is a parent; each input goes to out/<name>")
     p.add_argument("--layout", default="auto", choices=["auto", *LAYOUTS])
@@ -164,7 +166,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cx", type=float)
     p.add_argument("--cy", type=float)
     p.add_argument("--depth-format", default=None, help="mm | scale:<units per metre> | sunrgbd | nyu-raw")
-    p.add_argument("--trajectory", type=Path, help="the .log file to use (Redwood layout)")
+    p.add_argument(
+        "--trajectory", type=Path, help="the pose file to use (.log, groundtruth.txt, gt_pose.txt)"
+    )
     p.add_argument("--frame-skip", type=int, default=1)
     p.add_argument("--max-frames", type=int, default=None)
     p.add_argument("--workers", type=int, default=1)
@@ -179,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
         if None in (a.fy, a.cx, a.cy):
             p.error("--fx needs --fy, --cx and --cy")
         K = np.array([[a.fx, 0, a.cx], [0, a.fy, a.cy], [0, 0, 1.0]])
-    inputs = a.input
+    inputs = [s for i in a.input for s in find_sequences(i)] if a.batch else a.input
     if len(inputs) > 1 and not a.batch:
         p.error("several --input folders need --batch")
     common = {

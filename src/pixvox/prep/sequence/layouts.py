@@ -2,12 +2,20 @@
 
 ``--layout auto`` (:func:`detect_layout`) checks them in this order:
 
-``7scenes``        7-Scenes: ``frame-XXXXXX.color.{png,jpg}``,
+``tum``            TUM RGB-D: ``rgb.txt`` and ``depth.txt`` (``timestamp filename``), ``groundtruth.txt``
+                   (TUM trajectory). Depth is matched to color by the nearest timestamp (≤ 20 ms, one to
+                   one) and the pose is interpolated at the depth timestamp; depth 5000 units/m;
+                   intrinsics 525, 525, 319.5, 239.5 (TUM's registered depth) unless a file gives them.
+``7scenes``        7-Scenes / SUN3D / 3DMatch fragments: ``frame-XXXXXX.color.{png,jpg}``,
                    ``frame-XXXXXX.depth.png`` (mm, 65535 = none), ``frame-XXXXXX.pose.txt`` (4x4
-                   camera-to-world); intrinsics 7-Scenes' published 585, 585, 320, 240.
+                   camera-to-world); intrinsics from ``camera-intrinsics.txt`` (3x3) when present, else
+                   7-Scenes' published 585, 585, 320, 240.
 ``redwood``        Redwood / Open3D / ICL-NUIM: a color folder (``image/``, ``color/`` or ``rgb/``),
                    ``depth/`` (16-bit PNG) and a ``*.log`` trajectory; entry ``id`` is the id-th image in
                    name order. Intrinsics from an Open3D ``camera*.json`` if present.
+``scannet-export`` ScanNet frames as SLAM projects export them: ``rgb/``, ``depth/`` (16-bit PNG, mm),
+                   ``intrinsic.txt`` (4x4 or 3x3) and ``gt_pose.txt`` (TUM trajectory, one line per
+                   frame in image name order; the timestamps are not used).
 ``folders``        ``color/``, ``depth/``, ``pose/`` (one 4x4 text file per frame, matched by the number
                    in the file name) and ``intrinsics.txt`` (3x3, or 4x4 whose top-left 3x3 is used).
 """
@@ -22,15 +30,25 @@ import numpy as np
 
 from pixvox.prep.sequence.trajectories import (
     SequenceError,
+    associate,
+    interpolate_pose,
     read_intrinsics_txt,
     read_open3d_intrinsics,
     read_trajectory_log,
+    read_tum_list,
+    read_tum_trajectory,
 )
 
 COLOR_EXTS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp")
 DEPTH_EXTS = (".png", ".pgm")
 SEVEN_SCENES_K = np.array([[585.0, 0.0, 320.0], [0.0, 585.0, 240.0], [0.0, 0.0, 1.0]])
-LAYOUTS = ("7scenes", "redwood", "folders")
+#: TUM's intrinsics for its depth images, which the Kinect driver registered to the color camera.
+TUM_K = np.array([[525.0, 0.0, 319.5], [0.0, 525.0, 239.5], [0.0, 0.0, 1.0]])
+#: Largest color/depth timestamp difference matched in the TUM layout (seconds; TUM's associate.py).
+TUM_MAX_DIFFERENCE = 0.02
+#: Largest gap between the two ground-truth poses a TUM frame's pose is interpolated from (seconds).
+TUM_MAX_POSE_GAP = 0.1
+LAYOUTS = ("tum", "7scenes", "redwood", "scannet-export", "folders")
 
 
 @dataclass
@@ -97,15 +115,19 @@ def _intrinsics_file(folder: Path, names: tuple[str, ...]) -> np.ndarray | None:
 
 def detect_layout(folder: Path) -> str:
     """The layout name of a sequence folder (see the module docstring), or a :class:`SequenceError`."""
+    if (folder / "rgb.txt").is_file() and (folder / "depth.txt").is_file():
+        return "tum"
     if any(folder.glob("frame-*.pose.txt")):
         return "7scenes"
     if any(folder.glob("*.log")):
         return "redwood"
+    if (folder / "gt_pose.txt").is_file():
+        return "scannet-export"
     if (folder / "pose").is_dir():
         return "folders"
     raise SequenceError(
-        f"{folder}: no known layout (7-Scenes frame-*.pose.txt, a Redwood *.log trajectory, or color/ depth/ "
-        "pose/ folders)"
+        f"{folder}: no known layout (TUM rgb.txt + depth.txt, 7-Scenes frame-*.pose.txt, a Redwood *.log "
+        "trajectory, a ScanNet export's gt_pose.txt, or color/ depth/ pose/ folders)"
     )
 
 
@@ -120,7 +142,8 @@ def layout_7scenes(folder: Path) -> SequenceLayout:
             continue
         depth = folder / f"{stem}.depth.png"
         frames.append(FrameSource(n, colors.get(stem), depth if depth.exists() else None, poses.get(stem)))
-    K = SEVEN_SCENES_K
+    K = _intrinsics_file(folder, ("camera-intrinsics.txt",))
+    K = SEVEN_SCENES_K if K is None else K
     return SequenceLayout(folder.name, "7scenes", frames, K, "mm", invalid_depth_value=65535)
 
 
@@ -144,6 +167,46 @@ def layout_redwood(folder: Path, trajectory: Path | None = None) -> SequenceLayo
     return SequenceLayout(folder.name, "redwood", frames, K)
 
 
+def layout_scannet_export(folder: Path, trajectory: Path | None = None) -> SequenceLayout:
+    traj = trajectory or folder / "gt_pose.txt"
+    _, poses = read_tum_trajectory(traj)
+    colors = _sorted_files(_color_dir(folder), COLOR_EXTS)
+    depths = _depth_files(folder)
+    if len(colors) != len(depths):
+        raise SequenceError(f"{folder}: {len(colors)} color images but {len(depths)} depth images")
+    if len(poses) != len(colors):
+        raise SequenceError(
+            f"{traj}: {len(poses)} poses for {len(colors)} frames; this layout needs one pose line per "
+            "image, in image name order"
+        )
+    frames = [FrameSource(k, colors[k], depths[k], poses[k]) for k in range(len(colors))]
+    K = _intrinsics_file(folder, ("intrinsic.txt", "intrinsics.txt"))
+    return SequenceLayout(folder.name, "scannet-export", frames, K)
+
+
+def layout_tum(folder: Path, trajectory: Path | None = None) -> SequenceLayout:
+    rgb = read_tum_list(folder / "rgb.txt")
+    depth = read_tum_list(folder / "depth.txt")
+    stamps, poses = read_tum_trajectory(trajectory or folder / "groundtruth.txt")
+    order = np.argsort(stamps, kind="stable")
+    stamps, poses = stamps[order], poses[order]
+    t_rgb = np.array([t for t, _ in rgb])
+    t_depth = np.array([t for t, _ in depth])
+    match = associate(t_rgb, t_depth, TUM_MAX_DIFFERENCE)
+    frames = []
+    for k, (_, color_name) in enumerate(rgb):
+        j = match.get(k)
+        if j is None:
+            why = f"no depth image within {TUM_MAX_DIFFERENCE * 1000:.0f} ms of color {color_name}"
+            frames.append(FrameSource(k, folder / color_name, None, None, why))
+            continue
+        pose = interpolate_pose(stamps, poses, t_depth[j], TUM_MAX_POSE_GAP)
+        why = f"no ground-truth pose within {TUM_MAX_POSE_GAP * 1000:.0f} ms around time {t_depth[j]:.4f}"
+        frames.append(FrameSource(k, folder / color_name, folder / depth[j][1], pose, why))
+    K = _intrinsics_file(folder, ("intrinsics.txt", "camera-intrinsics.txt"))
+    return SequenceLayout(folder.name, "tum", frames, TUM_K if K is None else K, "scale:5000")
+
+
 def layout_folders(folder: Path) -> SequenceLayout:
     colors = _sorted_files(_color_dir(folder), COLOR_EXTS)
     depths = {_number(p.stem): p for p in _depth_files(folder)}
@@ -163,10 +226,36 @@ def load_layout(folder: str | Path, layout: str = "auto", trajectory: Path | Non
     if not folder.is_dir():
         raise SequenceError(f"{folder}: folder not found")
     kind = detect_layout(folder) if layout == "auto" else layout
+    if kind == "tum":
+        return layout_tum(folder, trajectory)
     if kind == "7scenes":
         return layout_7scenes(folder)
     if kind == "redwood":
         return layout_redwood(folder, trajectory)
+    if kind == "scannet-export":
+        return layout_scannet_export(folder, trajectory)
     if kind == "folders":
         return layout_folders(folder)
     raise ValueError(f"unknown layout {layout!r} (auto, {', '.join(LAYOUTS)})")
+
+
+def find_sequences(folder: str | Path) -> list[Path]:
+    """``folder`` itself if it holds a sequence of a known layout, else its subfolders that do (sorted);
+    e.g. ``sun3d_fragments/`` with one 7-Scenes-style folder per fragment. Raises when there is none."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise SequenceError(f"{folder}: folder not found")
+    try:
+        detect_layout(folder)
+        return [folder]
+    except SequenceError as err:
+        subs = []
+        for sub in sorted(p for p in folder.iterdir() if p.is_dir()):
+            try:
+                detect_layout(sub)
+                subs.append(sub)
+            except SequenceError:
+                continue
+        if not subs:
+            raise SequenceError(f"{err}; none of its subfolders holds a sequence either") from None
+        return subs
