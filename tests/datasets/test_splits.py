@@ -1,4 +1,4 @@
-"""Scene splits by glob pattern or list file."""
+"""Scene splits by glob pattern or list file, on a labeled-cloud index and on Pointcept's layout."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import pytest
 from pixvox.config.finetune import SceneSplitConfig
 from pixvox.datasets.splits import resolve_split
 from pixvox.io.clouds import CloudFormatError, LabeledCloud
+from pixvox.prep.pointcept import PointceptScenes
 
 
 def test_splits_by_pattern_and_list_file(tmp_path, make_index):
@@ -26,3 +27,20 @@ def test_splits_by_pattern_and_list_file(tmp_path, make_index):
         resolve_split(index, SceneSplitConfig(list_file=str(tmp_path / "bad.txt")))
     with pytest.raises(FileNotFoundError, match="missing.txt"):
         resolve_split(index, SceneSplitConfig(list_file="missing.txt"))
+
+
+def test_splits_on_pointcept_s3dis_areas(tmp_path):
+    # Pointcept's S3DIS layout Area_N/<room>/: the rooms are named Area_N_<room>, so the S3DIS
+    # recipe's patterns (train on Area_* except Area_5_*) select them as they do prepared clouds.
+    for area, room in [("Area_1", "office_1"), ("Area_5", "office_1"), ("Area_5", "hallway_2")]:
+        d = tmp_path / area / room
+        d.mkdir(parents=True)
+        np.save(d / "coord.npy", np.zeros((2, 3), np.float32))
+        np.save(d / "color.npy", np.zeros((2, 3), np.uint8))
+        np.save(d / "segment.npy", np.zeros(2, np.int64))
+    scenes = PointceptScenes(tmp_path)
+    assert scenes.names() == ["Area_1_office_1", "Area_5_hallway_2", "Area_5_office_1"]
+    assert resolve_split(scenes, SceneSplitConfig(include=["Area_*"], exclude=["Area_5_*"])) == [
+        "Area_1_office_1"
+    ]
+    assert scenes.label_field == "segment" and scenes.class_names[0] == "ceiling"

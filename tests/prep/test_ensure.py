@@ -84,7 +84,7 @@ def test_segmentation_data_missing_says_how_to_make_it(tmp_path):
     cfg = load_config(
         FinetuneConfig, FINETUNE_CONFIG, [f"data.root={tmp_path / 'clouds'}", "data.synthetic.enabled=false"]
     )
-    with pytest.raises(FileNotFoundError, match="(?s)index.json not found.*python -m pixvox.prep"):
+    with pytest.raises(FileNotFoundError, match="(?s)index.json not found.*Pointcept.*python -m pixvox.prep"):
         ensure_segmentation_data(cfg)
     cfg = load_config(FinetuneConfig, FINETUNE_CONFIG, [f"data.root={tmp_path / 'rooms'}"])
     with pytest.raises(ValueError, match="folder named 'clouds'"):

@@ -100,7 +100,11 @@ class ColorAugmentConfig:
 
 @dataclass
 class SegDataConfig:
-    root: str = "data/synthetic/clouds"  #: labeled clouds (index.json + <scene>.npz)
+    #: labeled clouds (index.json + <scene>.npz), or Pointcept-preprocessed scene folders read in place
+    root: str = "data/synthetic/clouds"
+    #: Pointcept layout only: the label file to train on (segment20, segment200 or S3DIS's segment);
+    #: None picks segment20 where present, else segment
+    label_field: Optional[Literal["segment20", "segment200", "segment"]] = None
     voxel_size: float = 0.05  #: metres
     train: SceneSplitConfig = field(default_factory=SceneSplitConfig)
     val: SceneSplitConfig = field(default_factory=lambda: SceneSplitConfig(include=[]))

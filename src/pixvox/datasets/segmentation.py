@@ -1,6 +1,6 @@
 """Semantic-segmentation dataset over labeled scenes (S3DIS rooms, ScanNet scenes, synthetic rooms).
 
-A scene is read from the labeled-cloud format (docs/architecture.md), optionally
+A scene is read from the labeled-cloud format (docs/architecture.md) or Pointcept's layout, optionally
 reduced to a label budget (data-efficient training, :mod:`pixvox.prep.scannet.benchmark`), augmented
 (crop, rotation/tilt/scale/flip/translation, elastic distortion, chromatic auto-contrast/translation/
 jitter; :mod:`pixvox.datasets.augment`), then voxelized (:func:`pixvox.geometry.voxelize`). Each item
@@ -26,7 +26,7 @@ from pixvox.datasets.augment import (
     random_point_transform,
 )
 from pixvox.geometry import voxelize
-from pixvox.io.clouds import CloudFormatError, CloudIndex, LabeledCloud
+from pixvox.io.clouds import CloudFormatError, LabeledCloud, LabeledScenes
 from pixvox.prep.scannet.benchmark import apply_point_subset, load_points_file, point_order
 
 log = logging.getLogger("pixvox")
@@ -70,7 +70,7 @@ class SegmentationDataset(torch.utils.data.Dataset):
 
     def __init__(
         self,
-        index: CloudIndex,
+        index: LabeledScenes,
         scenes: Sequence[str],
         cfg: SegDataConfig,
         *,

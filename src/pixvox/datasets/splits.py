@@ -8,11 +8,11 @@ import fnmatch
 from pathlib import Path
 
 from pixvox.config.finetune import SceneSplitConfig
-from pixvox.io.clouds import CloudFormatError, CloudIndex
+from pixvox.io.clouds import CloudFormatError, LabeledScenes
 from pixvox.prep.scannet.benchmark import read_scene_list
 
 
-def resolve_split(index: CloudIndex, split: SceneSplitConfig, what: str = "split") -> list[str]:
+def resolve_split(index: LabeledScenes, split: SceneSplitConfig, what: str = "split") -> list[str]:
     """Scene names of ``index`` selected by ``split`` (in index order); unknown listed names raise."""
     names = index.names()
     if split.list_file:

@@ -34,7 +34,7 @@ from pixvox.finetune.model import SegmentationNet, initialize
 from pixvox.finetune.step import SegmentationStep
 from pixvox.io.atomic import atomic_write_json
 from pixvox.io.clouds import CloudIndex
-from pixvox.prep.ensure import ensure_segmentation_data
+from pixvox.prep.ensure import ensure_segmentation_data, open_segmentation_data
 from pixvox.prep.scannet.benchmark import select_scenes
 
 
@@ -109,7 +109,7 @@ def run(cfg: FinetuneConfig, resume_spec: str, dist: DistInfo) -> dict[str, Any]
         )
     if dist.world_size == 1:
         ensure_segmentation_data(cfg)
-    index = CloudIndex.load(cfg.data.root)
+    index = open_segmentation_data(cfg)
     train_ds, val_ds = make_datasets(cfg, index)
     weights = None
     if cfg.loss.class_weights != "none":

@@ -25,7 +25,7 @@ import os
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -123,6 +123,28 @@ def load_cloud(path: str | os.PathLike, num_classes: int | None = None) -> Label
         ) from err
     validate_cloud(cloud, path, num_classes)
     return cloud
+
+
+class LabeledScenes(Protocol):
+    """What the segmentation datasets read: :class:`CloudIndex`, or another layout read in place
+    (:class:`pixvox.prep.pointcept.PointceptScenes`)."""
+
+    root: Path
+    class_names: list[str]
+    ignore_index: int
+
+    @property
+    def num_classes(self) -> int: ...
+
+    def __len__(self) -> int: ...
+
+    def names(self) -> list[str]: ...
+
+    def position(self, name: str) -> int: ...
+
+    def path(self, i: int) -> Path: ...
+
+    def load_scene(self, key: int | str) -> LabeledCloud: ...
 
 
 @dataclass

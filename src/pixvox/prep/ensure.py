@@ -7,8 +7,10 @@ Both jobs call this once before their training processes start (``tools/pretrain
   ``data.sequence`` (an RGB-D sequence of any layout :mod:`pixvox.prep.sequence` reads, or a folder of
   them: exported to ``<data.root>/../frames`` and fused) or from the synthetic default dataset
   (``data.synthetic.enabled``);
-- :func:`ensure_segmentation_data`: ``data.root`` holds labeled clouds (``index.json``), or they are converted from ``data.scannet_npy`` (mmdetection3d's
+- :func:`ensure_segmentation_data`: ``data.root`` holds labeled clouds (``index.json``) or Pointcept's
+  preprocessed scenes (read in place), or they are converted from ``data.scannet_npy`` (mmdetection3d's
   ScanNet arrays) or generated (``data.synthetic.enabled``: ``data.root`` must end in ``clouds``);
+- :func:`open_segmentation_data`: the labeled scenes of ``data.root`` in whichever of the two layouts.
 
 Every step skips what an earlier, interrupted run already finished.
 """
@@ -21,8 +23,9 @@ from pathlib import Path
 
 from pixvox.config import FinetuneConfig, PretrainConfig, load_config
 from pixvox.config.pretrain import SyntheticDataConfig
-from pixvox.io.clouds import INDEX_JSON
+from pixvox.io.clouds import INDEX_JSON, CloudIndex
 from pixvox.prep import fusion, synthetic
+from pixvox.prep.pointcept import PointceptScenes, is_pointcept_root
 from pixvox.prep.scannet.meshes import convert_scannet_npy
 from pixvox.prep.sequence import export_sequence, find_sequences
 
@@ -93,7 +96,7 @@ def ensure_pretrain_data(cfg: PretrainConfig) -> Path:
 def ensure_segmentation_data(cfg: FinetuneConfig) -> Path:
     """Return ``data.root`` after preparing it if it holds no labeled scenes and the config says how."""
     root = Path(cfg.data.root)
-    if (root / INDEX_JSON).is_file():
+    if (root / INDEX_JSON).is_file() or is_pointcept_root(root):
         return root
     if cfg.data.scannet_npy:
         src = Path(cfg.data.scannet_npy)
@@ -111,9 +114,19 @@ def ensure_segmentation_data(cfg: FinetuneConfig) -> Path:
         _generate_synthetic(root.parent, cfg.data.synthetic, SYNTHETIC_SEED)
         return root
     raise FileNotFoundError(
-        f"{root / INDEX_JSON} not found: prepare the labeled clouds first (docs/data.md: python -m pixvox.prep "
-        "scannet|s3dis ...), or set data.synthetic.enabled=true / data.scannet_npy"
+        f"{root / INDEX_JSON} not found and {root} holds no Pointcept scene folders: prepare the labeled "
+        "clouds first (docs/data.md: python -m pixvox.prep scannet|s3dis ...), point data.root at "
+        "Pointcept-preprocessed scenes, or set data.synthetic.enabled=true / data.scannet_npy"
     )
+
+
+def open_segmentation_data(cfg: FinetuneConfig) -> CloudIndex | PointceptScenes:
+    """The labeled scenes of ``data.root``: pixvox labeled clouds (``index.json``) or Pointcept's layout
+    (labels from ``data.label_field``). Run :func:`ensure_segmentation_data` first."""
+    root = Path(cfg.data.root)
+    if (root / INDEX_JSON).is_file() or not is_pointcept_root(root):
+        return CloudIndex.load(root)
+    return PointceptScenes(root, cfg.data.label_field)
 
 
 def prepare_from_pretrain_args(argv: Sequence[str]) -> None:
