@@ -5,11 +5,11 @@ Measured side by side in one run:
 Timings are the best of interleaved repeats; ``*_cpu`` ratios use process CPU time instead.
 
 - ``sens_skip_speedup``: exporting every 25th frame of a synthetic ScanNet-like ``.sens`` (1296x968
-  JPEG color, 640x480 zlib depth) with :func:`data_prep.scannet.export_sens` (skipped frames are
+  JPEG color, 640x480 zlib depth) with :func:`pixvox.prep.scannet.frames.export_sens` (skipped frames are
   seeked over) against a naive exporter that decodes every frame at full size, as ScanNet's
   SensReader does, and writes every 25th. ``sens_skip_speedup_same_decoder`` uses our decoder
   (JPEG draft) in the naive loop too, isolating the skip alone.
-- ``sens_peak_rss_mb``: peak resident memory of ``data_prep/scannet.py frames`` exporting the file,
+- ``sens_peak_rss_mb``: peak resident memory of ``python -m pixvox.prep scannet frames`` exporting the file,
   in a subprocess (its ``VmHWM``, see :func:`peak_rss_of_export`). ``sens_size_mb``: the file's size.
 - ``synthetic_frames_per_s``: procedural scene rendering + writing at 240x320.
 - ``fusion_samples_per_s`` / ``fusion_frames_per_s``: ``make_fusions`` on those frames (F = 1 and 3).
@@ -47,9 +47,12 @@ sys.path[:0] = [str(REPO / "src"), str(REPO)]
 
 from PIL import Image  # noqa: E402
 
-from data_prep import scannet, synthetic  # noqa: E402
-from data_prep.make_fusions import make_fusions  # noqa: E402
+import pixvox.prep  # noqa: E402
 from pixvox.io.frames import FrameWriter  # noqa: E402
+from pixvox.prep import synthetic  # noqa: E402
+from pixvox.prep.fusion import make_fusions  # noqa: E402
+from pixvox.prep.scannet.frames import export_sens, register_color_affine  # noqa: E402
+from pixvox.prep.scannet.sens import SensReader  # noqa: E402
 
 COLOR_HW = (968, 1296)
 DEPTH_HW = (480, 640)
@@ -102,7 +105,7 @@ def write_sens(path: Path, target_mb: float, seed: int = 0) -> int:
 
 def naive_export(sens: Path, out: Path, skip: int, draft: bool) -> int:
     """Decode every frame (like ScanNet's SensReader), keep every ``skip``-th: the baseline."""
-    with scannet.SensReader(sens) as r:
+    with SensReader(sens) as r:
         h = r.header
         w = FrameWriter(out, source="naive", intrinsics=h.intrinsic_depth[:3, :3])
         n = 0
@@ -112,7 +115,7 @@ def naive_export(sens: Path, out: Path, skip: int, draft: bool) -> int:
             n += 1
             if fr.index % skip:
                 continue
-            reg = scannet.register_color_affine(
+            reg = register_color_affine(
                 color, s, h.intrinsic_color[:3, :3], h.intrinsic_depth[:3, :3], depth.shape
             )
             w.add(fr.index, reg, depth, fr.camera_to_world)
@@ -142,8 +145,19 @@ def peak_rss_of_export(scans: Path, out: Path) -> tuple[float, float]:
     ``ru_maxrss`` at exec, so it would report this benchmark process's own size.
     """
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "src"), str(REPO)])}
-    script = str(REPO / "data_prep" / "scannet.py")
-    cmd = [sys.executable, "-c", _PEAK_WRAPPER, script, "frames", "--scans", str(scans), "--out", str(out)]
+    script = str(Path(pixvox.prep.__file__).with_name("__main__.py"))  # python -m pixvox.prep
+    cmd = [
+        sys.executable,
+        "-c",
+        _PEAK_WRAPPER,
+        script,
+        "scannet",
+        "frames",
+        "--scans",
+        str(scans),
+        "--out",
+        str(out),
+    ]
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
     elapsed = time.perf_counter() - t0
@@ -199,9 +213,7 @@ def main(argv: list[str] | None = None) -> int:
 
         for k in range(rounds):
             for j in range(2):
-                info = timed(
-                    "skip", lambda o: scannet.export_sens(sens, o, frame_skip=25), work / f"skip{k}{j}"
-                )
+                info = timed("skip", lambda o: export_sens(sens, o, frame_skip=25), work / f"skip{k}{j}")
             decoded = timed("full", naive_export, sens, work / f"naive_full{k}", 25, False)
             timed("same", naive_export, sens, work / f"naive_same{k}", 25, True)
         (t_skip, c_skip), (t_same, _), (t_full, c_full) = best["skip"], best["same"], best["full"]

@@ -23,13 +23,13 @@ sys.path.insert(0, str(REPO))
 
 import torch  # noqa: E402
 
-from data_prep.default_dataset import ensure_synthetic_fusions  # noqa: E402
 from pixvox.config import PretrainConfig, load_config  # noqa: E402
 from pixvox.datasets.fusion import FusionPretrainDataset, collate_pretrain  # noqa: E402
 from pixvox.engine.job_args import split_config_and_overrides  # noqa: E402
 from pixvox.engine.optim import build_optimizer  # noqa: E402
 from pixvox.engine.sampler import ResumableBatchSampler  # noqa: E402
 from pixvox.losses import select_voxel_pairs  # noqa: E402
+from pixvox.prep.ensure import ensure_pretrain_data  # noqa: E402
 from pixvox.pretrain.model import PretrainNet  # noqa: E402
 from pixvox.pretrain.step import PAIR_STREAM, PretrainStep, match_pixels, to_device  # noqa: E402
 
@@ -56,7 +56,7 @@ def main() -> None:
     steps = a.steps or (3 if a.quick else 10)
     cfg = load_config(PretrainConfig, a.config, a.overrides)
     if cfg.data.synthetic.enabled:
-        ensure_synthetic_fusions(cfg)
+        ensure_pretrain_data(cfg)
     device = torch.device("cuda" if torch.cuda.is_available() and cfg.train.device != "cpu" else "cpu")
     torch.manual_seed(0)
     net = PretrainNet(cfg).to(device).train()

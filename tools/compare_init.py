@@ -115,13 +115,12 @@ def majority_baseline(config: str, overrides: list[str], seed: int, budget: int)
 
     from pixvox.config import FinetuneConfig, load_config
     from pixvox.evaluation import constant_prediction_metrics
-    from pixvox.finetune.prepare import ensure_segmentation_data
     from pixvox.finetune.run import make_datasets
-    from pixvox.io.clouds import CloudIndex
+    from pixvox.prep.ensure import ensure_segmentation_data, open_segmentation_data
 
     cfg = load_config(FinetuneConfig, config, overrides)
     ensure_segmentation_data(cfg)
-    train, val = make_datasets(cfg, CloudIndex.load(cfg.data.root))
+    train, val = make_datasets(cfg, open_segmentation_data(cfg))
     majority = int(train.label_counts().argmax())
     gt = np.zeros(val.num_classes, np.int64)
     for name in val.scenes:

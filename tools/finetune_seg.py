@@ -13,9 +13,6 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))  # data_prep/ lives beside the package
-
 
 def compare(run_dirs: list[str]) -> int:
     import json
@@ -48,7 +45,7 @@ if __name__ == "__main__":
 
         from pixvox.config import FinetuneConfig, load_config
         from pixvox.finetune.cli import parse_args
-        from pixvox.finetune.prepare import ensure_segmentation_data
+        from pixvox.prep.ensure import ensure_segmentation_data
 
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         args = parse_args(argv)

@@ -8,16 +8,12 @@ dataset when ``data.synthetic.enabled``), then exits; tools/pretrain.sh runs it 
 from __future__ import annotations
 
 import sys
-from pathlib import Path
-
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))  # data_prep/ lives beside the package
 
 if __name__ == "__main__":
     argv = sys.argv[1:]
     if "--prepare-data" in argv:
         argv.remove("--prepare-data")
-        from data_prep.default_dataset import prepare_from_pretrain_args
+        from pixvox.prep.ensure import prepare_from_pretrain_args
 
         prepare_from_pretrain_args(argv)
     else:

@@ -1,6 +1,6 @@
 """pixvox: pretrain sparse-voxel 3D networks with knowledge from frozen 2D networks.
 
-Data flows one way: ``data_prep`` → prepared files → ``pixvox.datasets`` → ``pixvox.models`` →
+Data flows one way: ``pixvox.prep`` → prepared files → ``pixvox.datasets`` → ``pixvox.models`` →
 ``pixvox.losses`` → ``pixvox.engine``. MinkowskiEngine is imported only through ``pixvox.sparse``.
 """
 

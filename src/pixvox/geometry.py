@@ -1,4 +1,4 @@
-"""Camera and voxel conventions shared by data_prep, datasets and ops.
+"""Camera and voxel conventions shared by pixvox.prep, datasets and ops.
 
 Conventions (used everywhere in pixvox):
 - Pixels: ``u`` is the column (x, right), ``v`` the row (y, down); pixel centres sit at integer
@@ -10,8 +10,8 @@ Conventions (used everywhere in pixvox):
 - Voxel coordinates are ``floor(X_world / voxel_size)`` as int32; a voxel's centre is at
   ``(coord + 0.5) * voxel_size``.
 
-These are plain PyTorch functions, fine for preprocessing; the fast, batched versions for training
-live in :mod:`pixvox.ops`.
+:func:`voxelize` is the one voxelizer of preparation, augmentation and segmentation (NumPy, float64);
+the batched GPU voxel hash for training lives in :mod:`pixvox.ops`.
 """
 
 from __future__ import annotations
@@ -65,47 +65,54 @@ def backproject_depth(
     return cam @ T[:3, :3].T + T[:3, 3], vu
 
 
-def voxel_coords(xyz: torch.Tensor, voxel_size: float) -> torch.Tensor:
+def voxel_coords(xyz: np.ndarray | torch.Tensor, voxel_size: float) -> np.ndarray:
     """World points ``[N, 3]`` (metres) → int32 voxel coordinates ``floor(xyz / voxel_size)``.
 
-    Raises if any coordinate leaves the ±2^20 range that voxel keys support.
+    Computed in float64 whatever the input dtype (a torch tensor is read on the CPU). Raises
+    ``ValueError`` if any coordinate leaves the ±2^20 range that voxel keys support.
     """
-    c = torch.floor(xyz.double() / voxel_size)
-    if c.numel() and c.abs().max() >= MAX_VOXEL_COORD:
+    if isinstance(xyz, torch.Tensor):
+        xyz = xyz.detach().cpu().numpy()
+    c = np.floor(np.asarray(xyz, dtype=np.float64) / voxel_size)
+    if c.size and np.abs(c).max() >= MAX_VOXEL_COORD:
         raise ValueError(
-            f"voxel coordinates reach {int(c.abs().max())}, beyond the supported ±{MAX_VOXEL_COORD} per axis; "
+            f"voxel coordinates reach {int(np.abs(c).max())}, beyond the supported ±{MAX_VOXEL_COORD} per axis; "
             f"the scene spans more than {MAX_VOXEL_COORD * voxel_size:.0f} m at voxel size {voxel_size} m "
-            "(check depth units and poses)"
+            "(check the units (metres), depth scale and poses)"
         )
-    return c.to(torch.int32)
+    return c.astype(np.int32).reshape(-1, 3)
 
 
 def voxelize(
-    xyz: torch.Tensor, voxel_size: float, values: torch.Tensor | None = None
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-    """Group points into voxels.
+    xyz: np.ndarray | torch.Tensor, voxel_size: float, values: np.ndarray | torch.Tensor | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Group points into voxels: the one voxelizer of pixvox (fusion, augmentation, segmentation).
 
     Args:
-        xyz: ``[N, 3]`` world points in metres.
+        xyz: ``[N, 3]`` points in metres (any float dtype; floored in float64).
         voxel_size: voxel edge in metres.
         values: optional ``[N, C]`` per-point values (e.g. colors) to average per voxel.
 
     Returns:
-        ``coords`` ``[V, 3]`` int32 unique voxel coordinates (sorted lexicographically),
-        ``inverse`` ``[N]`` int64 voxel index of every point, and the ``[V, C]`` float64 mean of
-        ``values`` per voxel (or None).
+        ``coords`` ``[V, 3]`` int32 unique voxel coordinates, sorted lexicographically (x, then y, z);
+        ``inverse`` ``[N]`` int64 row of every point's voxel (``coords[inverse] == floor(xyz / vs)``);
+        the ``[V, C]`` float64 mean of ``values`` per voxel, summed in point order (or None).
     """
-    coords = voxel_coords(xyz, voxel_size)
-    # One int64 key per voxel (21 bits per axis, offset to be non-negative): a 1-D unique is an order
-    # of magnitude faster than unique(dim=0), and sorting the keys sorts (x, y, z) lexicographically.
-    c = coords.long() + MAX_VOXEL_COORD
-    keys, inverse = torch.unique((c[:, 0] << 42) | (c[:, 1] << 21) | c[:, 2], return_inverse=True)
-    mask = (1 << 21) - 1
-    uniq = torch.stack([keys >> 42, (keys >> 21) & mask, keys & mask], dim=1) - MAX_VOXEL_COORD
+    c = voxel_coords(xyz, voxel_size).astype(np.int64) + MAX_VOXEL_COORD  # in [0, 2^21)
+    # One int64 key per voxel (21 bits per axis, x most significant): a 1-D unique is an order of
+    # magnitude faster than unique(axis=0), and sorting the keys sorts (x, y, z) lexicographically.
+    keys, inverse = np.unique((c[:, 0] << 42) | (c[:, 1] << 21) | c[:, 2], return_inverse=True)
+    inverse = inverse.reshape(-1).astype(np.int64)
+    mask = np.int64((1 << 21) - 1)
+    coords = np.stack([keys >> 42, (keys >> 21) & mask, keys & mask], 1) - MAX_VOXEL_COORD
     mean = None
     if values is not None:
-        v = values.double()
-        acc = torch.zeros(uniq.shape[0], v.shape[1], dtype=torch.float64).index_add_(0, inverse, v)
-        cnt = torch.bincount(inverse, minlength=uniq.shape[0]).clamp_min(1).unsqueeze(1)
-        mean = acc / cnt
-    return uniq.to(torch.int32), inverse, mean
+        if isinstance(values, torch.Tensor):
+            values = values.detach().cpu().numpy()
+        vals = np.asarray(values, dtype=np.float64)
+        vals = vals.reshape(vals.shape[0], int(np.prod(vals.shape[1:])))  # [N] or [N, ...] → [N, C]
+        v = keys.shape[0]
+        counts = np.bincount(inverse, minlength=v).astype(np.float64)
+        sums = [np.bincount(inverse, vals[:, k], minlength=v) for k in range(vals.shape[1])]
+        mean = np.stack(sums, 1).reshape(v, vals.shape[1]) / np.maximum(counts, 1)[:, None]
+    return coords.astype(np.int32).reshape(-1, 3), inverse, mean

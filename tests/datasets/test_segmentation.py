@@ -1,43 +1,22 @@
-"""Segmentation dataset: exact voxel→point transfer, label budgets, splits, augmentation, ScanNet reader."""
+"""Segmentation dataset: exact voxel→point transfer, label budgets, majority labels, collate, class weights."""
 
 from __future__ import annotations
-
-import math
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from pixvox.config.finetune import ColorAugmentConfig, SceneSplitConfig, SegAugment3DConfig, SegDataConfig
+from pixvox.config.finetune import SegDataConfig
 from pixvox.datasets.segmentation import (
     IGNORE,
-    SCANNET20_CLASS_NAMES,
     SegmentationDataset,
-    apply_point_budget,
-    chromatic_augment,
     class_weights,
     collate_segmentation,
-    horizontal_crop,
-    random_point_transform,
-    read_scannet_npy,
-    resolve_split,
-    scene_stream,
-    select_scenes,
     voxel_majority_labels,
-    voxelize_points,
 )
 from pixvox.finetune.evaluate import predict_points
-from pixvox.io.clouds import CloudFormatError, CloudIndex, LabeledCloud
-
-
-def make_index(root: Path, clouds: dict[str, LabeledCloud], classes: list[str]) -> CloudIndex:
-    index = CloudIndex.open_or_create(root, classes)
-    for name, cloud in clouds.items():
-        index.add(name, cloud)
-    index.write()
-    return CloudIndex.load(root)
-
+from pixvox.geometry import voxelize
+from pixvox.io.clouds import LabeledCloud
 
 # A hand-made cloud at 1 m voxels: which voxel each point falls in, and each voxel's majority label.
 HAND_XYZ = np.array([
@@ -67,7 +46,7 @@ class CoordinateClassifier(torch.nn.Module):
         return torch.nn.functional.one_hot(cls, self.c).float()
 
 
-def test_voxel_to_point_transfer_is_exact_on_a_hand_made_cloud(tmp_path):
+def test_voxel_to_point_transfer_is_exact_on_a_hand_made_cloud(tmp_path, make_index):
     rgb = np.arange(24, dtype=np.uint8).reshape(8, 3) * 10
     index = make_index(tmp_path, {"hand": LabeledCloud(HAND_XYZ, rgb, HAND_LABELS)}, ["a", "b", "c"])
     cfg = SegDataConfig(root=str(tmp_path), voxel_size=1.0)
@@ -90,7 +69,7 @@ def test_voxel_to_point_transfer_is_exact_on_a_hand_made_cloud(tmp_path):
     assert pred.tolist() == expect_pred
 
 
-def test_collate_shifts_the_point_to_voxel_map(tmp_path, seed):
+def test_collate_shifts_the_point_to_voxel_map(tmp_path, seed, make_index):
     rng = np.random.default_rng(seed)
     clouds = {
         f"s{i}": LabeledCloud(rng.uniform(-2, 2, (n, 3)).astype(np.float32),
@@ -119,7 +98,7 @@ def test_voxelize_and_majority_match_brute_force(seed):
     n = 2000
     xyz = rng.normal(scale=1.5, size=(n, 3))
     labels = rng.integers(-1, 5, n)
-    coords, inverse = voxelize_points(xyz, 0.4)
+    coords, inverse, _ = voxelize(xyz, 0.4)
     np.testing.assert_array_equal(coords[inverse], np.floor(xyz / 0.4).astype(np.int32))
     assert len({tuple(c) for c in coords.tolist()}) == coords.shape[0]
     got = voxel_majority_labels(labels, inverse, coords.shape[0])
@@ -132,27 +111,7 @@ def test_voxelize_and_majority_match_brute_force(seed):
             assert got[v] == int(np.flatnonzero(counts == counts.max())[0])
 
 
-def test_point_budget_keeps_exactly_n_labels_per_scene(seed):
-    rng = np.random.default_rng(seed)
-    labels = rng.integers(-1, 6, 5000)
-    labeled = int((labels != IGNORE).sum())
-    for budget in (20, 200):
-        kept = apply_point_budget(labels, budget, scene_stream(seed, "scene0000_00"))
-        on = kept != IGNORE
-        assert on.sum() == budget
-        np.testing.assert_array_equal(kept[on], labels[on])  # same labels, only fewer
-        again = apply_point_budget(labels, budget, scene_stream(seed, "scene0000_00"))
-        np.testing.assert_array_equal(kept, again)  # fixed by (seed, scene)
-        other = apply_point_budget(labels, budget, scene_stream(seed, "scene0001_00"))
-        assert not np.array_equal(kept, other)
-    assert (apply_point_budget(labels, labeled + 10, scene_stream(seed, "x")) == labels).all()
-    fixed = apply_point_budget(labels, 0, None, [3, 7, 11])
-    assert set(np.flatnonzero(fixed != IGNORE)) <= {3, 7, 11}
-    with pytest.raises(IndexError, match="5000"):
-        apply_point_budget(labels, 0, None, [5000])
-
-
-def test_budget_reaches_training_items_and_label_counts(tmp_path, seed):
+def test_budget_reaches_training_items_and_label_counts(tmp_path, seed, make_index):
     rng = np.random.default_rng(seed)
     n = 3000
     cloud = LabeledCloud(
@@ -174,55 +133,6 @@ def test_budget_reaches_training_items_and_label_counts(tmp_path, seed):
     assert int((full[0]["point_labels"] != IGNORE).sum()) == n
 
 
-def test_splits_by_pattern_and_list_file(tmp_path):
-    cloud = LabeledCloud(np.zeros((1, 3), np.float32), np.zeros((1, 3), np.uint8), np.zeros(1, np.int32))
-    names = ["Area_1_office_1", "Area_2_hallway_3", "Area_5_office_1", "Area_5_storage_2", "Area_6_lobby_1"]
-    index = make_index(tmp_path, dict.fromkeys(names, cloud), ["x"])
-    train = resolve_split(index, SceneSplitConfig(include=["Area_*"], exclude=["Area_5_*"]))
-    val = resolve_split(index, SceneSplitConfig(include=["Area_5_*"]))
-    assert train == ["Area_1_office_1", "Area_2_hallway_3", "Area_6_lobby_1"]
-    assert val == ["Area_5_office_1", "Area_5_storage_2"]
-    (tmp_path / "val.txt").write_text("Area_6_lobby_1\n# comment\n\nArea_1_office_1\n")
-    listed = resolve_split(index, SceneSplitConfig(list_file="val.txt"))
-    assert listed == ["Area_1_office_1", "Area_6_lobby_1"]
-    (tmp_path / "bad.txt").write_text("Area_9_nowhere\n")
-    with pytest.raises(CloudFormatError, match="Area_9_nowhere"):
-        resolve_split(index, SceneSplitConfig(list_file=str(tmp_path / "bad.txt")))
-    picked = select_scenes(names, 0.4, seed=1)
-    assert len(picked) == 2 and set(picked) <= set(names) and picked == select_scenes(names, 0.4, seed=1)
-    assert len(select_scenes(names, 0.01, seed=1)) == 1  # at least one scene
-
-
-def test_point_transform_is_a_similarity_about_the_up_axis(seed):
-    rng = np.random.default_rng(seed)
-    cfg = SegAugment3DConfig(up_axis="z", tilt=0.05, scale=(0.8, 1.2), translate=0.3)
-    for _ in range(20):
-        T = random_point_transform(rng, cfg)
-        A = T[:3, :3]
-        s2 = (A.T @ A)[0, 0]
-        np.testing.assert_allclose(A.T @ A, s2 * np.eye(3), atol=1e-9)
-        assert 0.8**2 - 1e-9 <= s2 <= 1.2**2 + 1e-9
-        up = A @ np.array([0.0, 0.0, 1.0]) / math.sqrt(s2)
-        assert abs(up[2]) >= math.cos(0.05 * math.sqrt(2)) - 1e-9  # the up axis only tilts a little
-        assert np.all(np.abs(T[:3, 3]) <= 0.3)
-
-
-def test_crop_and_chromatic_augmentation(seed):
-    rng = np.random.default_rng(seed)
-    xyz = rng.uniform(0, 10, (5000, 3))
-    labels = np.full(5000, IGNORE)
-    labels[rng.choice(5000, 5, replace=False)] = 1
-    keep = horizontal_crop(xyz, labels, 2.0, "z", rng)
-    assert (labels[keep] != IGNORE).any()  # centred on a labeled point
-    span = xyz[keep][:, :2].max(0) - xyz[keep][:, :2].min(0)
-    assert (span <= 2.0).all() and xyz[keep][:, 2].max() - xyz[keep][:, 2].min() > 5  # full height
-    rgb = rng.uniform(0, 255, (100, 3))
-    none = ColorAugmentConfig(auto_contrast=0.0, translation=0.0, jitter_std=0.0)
-    np.testing.assert_array_equal(chromatic_augment(rgb, rng, none), rgb)
-    out = chromatic_augment(rgb, rng, ColorAugmentConfig(auto_contrast=1.0, translation=0.5, jitter_std=0.2))
-    assert out.min() >= 0 and out.max() <= 255 and not np.allclose(out, rgb)
-
-
 def test_class_weights():
     w = class_weights(np.array([100, 25, 0, 400]), "inverse_sqrt")
     f = np.array([100, 25, 400]) / 525
@@ -235,43 +145,7 @@ def test_class_weights():
         class_weights(np.array([1, 2]), [1.0, 2.0, 3.0])
 
 
-def test_scannet_npy_reader_maps_nyu40_to_scannet20(shared_data):
-    folder = shared_data / "scannet_scene0000"
-    cloud = read_scannet_npy(folder, "scene0000_00")
-    nyu = np.load(folder / "scene0000_00_sem_label_all.npy").astype(np.int64)
-    verts = np.load(folder / "scene0000_00_vert_all.npy")
-    assert cloud.num_points == verts.shape[0] and cloud.labels.dtype == np.int32
-    np.testing.assert_array_equal(cloud.xyz, verts[:, :3])
-    valid = {
-        1: "wall",
-        2: "floor",
-        3: "cabinet",
-        5: "chair",
-        14: "desk",
-        16: "curtain",
-        24: "refrigerator",
-        33: "toilet",
-        39: "otherfurniture",
-    }
-    for nyu_id, name in valid.items():
-        sel = nyu == nyu_id
-        if sel.any():
-            assert (cloud.labels[sel] == SCANNET20_CLASS_NAMES.index(name)).all(), name
-    others = ~np.isin(nyu, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 14, 16, 24, 28, 33, 34, 36, 39])
-    assert (cloud.labels[others] == IGNORE).all() and others.any()
-    assert 0.6 < (cloud.labels >= 0).mean() < 0.9  # README: about 75% of points are in the 20 classes
-
-
-def test_scannet_reader_names_a_bad_file(tmp_path):
-    np.save(tmp_path / "s_vert_all.npy", np.zeros((5, 6), np.float32))
-    np.save(tmp_path / "s_sem_label_all.npy", np.zeros(4, np.uint32))
-    with pytest.raises(CloudFormatError, match="s_sem_label_all.npy"):
-        read_scannet_npy(tmp_path, "s")
-    with pytest.raises(CloudFormatError, match="not found"):
-        read_scannet_npy(tmp_path, "missing")
-
-
-def test_empty_split_is_refused(tmp_path):
+def test_empty_split_is_refused(tmp_path, make_index):
     cloud = LabeledCloud(np.zeros((1, 3), np.float32), np.zeros((1, 3), np.uint8), np.zeros(1, np.int32))
     index = make_index(tmp_path, {"a": cloud}, ["x"])
     with pytest.raises(ValueError, match="data.train"):

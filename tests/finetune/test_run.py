@@ -10,11 +10,12 @@ import pytest
 import torch
 from plyfile import PlyData
 
-from pixvox.datasets.segmentation import IGNORE, read_scannet_npy
+from pixvox.datasets.segmentation import IGNORE
 from pixvox.engine.checkpoint import load_checkpoint
 from pixvox.engine.logger import read_metrics
 from pixvox.evaluation import constant_prediction_metrics
 from pixvox.finetune.run import main
+from pixvox.prep.scannet.meshes import read_scannet_npy
 
 from .conftest import REPO, make_pretrain_checkpoint
 

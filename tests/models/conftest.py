@@ -51,6 +51,6 @@ def scannet_voxels(shared_data: Path) -> tuple[torch.Tensor, torch.Tensor]:
     path = shared_data / "scannet_scene0000" / "scene0000_00_vert_all.npy"
     if not path.is_file():
         pytest.skip(f"real ScanNet sample not found at {path}")
-    verts = torch.from_numpy(np.load(path).astype(np.float32))
+    verts = np.load(path).astype(np.float32)
     coords, _, rgb = voxelize(verts[:, :3], 0.10, verts[:, 3:6])
-    return coords, (rgb / 255.0).float()
+    return torch.from_numpy(coords), torch.from_numpy(rgb / 255.0).float()

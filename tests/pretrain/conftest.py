@@ -12,7 +12,8 @@ REPO = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="session")
 def tiny_fusions(tmp_path_factory) -> Path:
     """A synthetic dataset: 2 scenes x 6 frames of 60x80 pixels, fused one frame per sample at 10 cm."""
-    from data_prep import make_fusions, synthetic
+    from pixvox.prep import fusion as make_fusions
+    from pixvox.prep import synthetic
 
     base = tmp_path_factory.mktemp("synthetic")
     synthetic.generate(base, num_scenes=2, frames_per_scene=6, seed=3, image_size=(60, 80), progress=False)

@@ -15,7 +15,8 @@ from .conftest import REPO
 
 @pytest.mark.slow
 def test_icl_pretraining_learns_voxel_to_pixel_retrieval(shared_data, tmp_path):
-    from data_prep import make_fusions, rgbd_sequence
+    from pixvox.prep import fusion as make_fusions
+    from pixvox.prep import sequence as rgbd_sequence
 
     frames = tmp_path / "frames"
     rgbd_sequence.export_sequence(shared_data / "icl_livingroom1", frames / "livingroom1")

@@ -44,14 +44,18 @@ class LabelSubsetConfig:
     """Data-efficient training (the CSC ScanNet benchmark): fewer scenes and/or fewer labeled points.
 
     Selections are random but fixed by ``seed`` (scene choice) and by ``(seed, scene name)`` (points),
-    so runs that differ only in initialization train on exactly the same labels.
+    so runs that differ only in initialization train on exactly the same labels; the scheme is the one
+    the split files of ``python -m pixvox.prep scannet splits`` are written with
+    (:mod:`pixvox.prep.scannet.benchmark`): same seed, same scenes and points.
     """
 
     scene_fraction: float = 1.0  #: keep this fraction of the training scenes (CSC: 0.01, 0.05, 0.1, 0.2)
     points_per_scene: int = 0  #: >0: keep labels of this many points per scene (CSC: 20, 50, 100, 200)
     seed: int = 0
-    #: JSON ``{"scene": [point indices]}`` with a fixed selection (e.g. the benchmark's); overrides the
-    #: random choice of points for the scenes it lists
+    #: a fixed selection of labeled points, overriding the random choice for the scenes it lists: the
+    #: ``limited_points.json`` of ``pixvox.prep scannet splits`` (its first ``points_per_scene`` points per
+    #: scene), CSC's published ``points20``..``points200`` files, or JSON ``{"scene": [point indices]}``;
+    #: a relative path is relative to ``data.root`` unless it exists from the working directory
     points_file: Optional[str] = None
 
     def __post_init__(self) -> None:
@@ -96,7 +100,11 @@ class ColorAugmentConfig:
 
 @dataclass
 class SegDataConfig:
-    root: str = "data/synthetic/clouds"  #: labeled clouds (index.json + <scene>.npz)
+    #: labeled clouds (index.json + <scene>.npz), or Pointcept-preprocessed scene folders read in place
+    root: str = "data/synthetic/clouds"
+    #: Pointcept layout only: the label file to train on (segment20, segment200 or S3DIS's segment);
+    #: None picks segment20 where present, else segment
+    label_field: Optional[Literal["segment20", "segment200", "segment"]] = None
     voxel_size: float = 0.05  #: metres
     train: SceneSplitConfig = field(default_factory=SceneSplitConfig)
     val: SceneSplitConfig = field(default_factory=lambda: SceneSplitConfig(include=[]))
@@ -109,7 +117,7 @@ class SegDataConfig:
     world_rotation: Optional[list[list[float]]] = None
     augment_3d: SegAugment3DConfig = field(default_factory=SegAugment3DConfig)
     color: ColorAugmentConfig = field(default_factory=ColorAugmentConfig)
-    #: generate the synthetic default dataset (data_prep/synthetic.py) into root/.. when root is empty
+    #: generate the synthetic default dataset (pixvox.prep.synthetic) into root/.. when root is empty
     synthetic: SyntheticDataConfig = field(default_factory=SyntheticDataConfig)
     #: folder with mmdetection3d-style ScanNet ``<scene>_vert_all.npy`` / ``_sem_label_all.npy``;
     #: its scenes are converted into ``root`` (ScanNet-20 labels) when root is empty

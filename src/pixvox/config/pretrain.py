@@ -48,7 +48,7 @@ class Augment3DConfig:
 class PretrainDataConfig:
     root: str = "data/synthetic/fusions"  #: prepared fusions (index.json + samples/)
     synthetic: SyntheticDataConfig = field(default_factory=SyntheticDataConfig)
-    #: an RGB-D sequence folder (any layout data_prep/rgbd_sequence.py reads, e.g. ICL-NUIM's
+    #: an RGB-D sequence folder (any layout pixvox.prep.sequence reads, or a folder of them, e.g. ICL-NUIM's
     #: trajectory.log) exported to <root>/../frames and fused into ``root`` on first use
     sequence: Optional[str] = None
     voxel_size: float = 0.025  #: metres; must equal the fusions' voxel size

@@ -1,6 +1,6 @@
-"""Augmentations that keep 3D voxels and 2D pixels matched.
+"""3D and 2D augmentations of the pretraining fusions and the segmentation point clouds.
 
-3D: a random similarity transform (rotation about the up axis, scale, mirror, translation) and an
+Pretraining keeps 3D voxels and 2D pixels matched. 3D: a random similarity transform (rotation about the up axis, scale, mirror, translation) and an
 optional elastic distortion are applied to voxel centres, which are then re-voxelized. The map from
 each original voxel to its augmented voxel is kept, so pixels matched to original voxels (in the
 fusion's world frame) follow them exactly, whatever the distortion.
@@ -8,6 +8,10 @@ fusion's world frame) follow them exactly, whatever the distortion.
 2D: resize-crop and horizontal flip change the pixel grid; the intrinsics are updated so that
 back-projection of the augmented depth stays consistent. A flip mirrors the camera's x axis: the
 caller right-multiplies the camera-to-world pose by ``diag(-1, 1, 1, 1)`` (see :data:`MIRROR_X`).
+
+Segmentation (points, before voxelization): small tilts plus the similarity
+(:func:`random_point_transform`), a horizontal crop around a labeled point, and chromatic auto-contrast,
+translation and jitter of the voxel colors.
 """
 
 from __future__ import annotations
@@ -17,6 +21,9 @@ import math
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from pixvox.config.finetune import ColorAugmentConfig, SegAugment3DConfig
+from pixvox.io.clouds import IGNORE_INDEX
 
 AXES = {"x": 0, "y": 1, "z": 2}
 #: Right-multiplying a camera-to-world pose by this accounts for a horizontally flipped image.
@@ -66,21 +73,56 @@ def elastic_distortion(
     return xyz + interp(xyz) * magnitude
 
 
-def revoxelize(
-    centres: np.ndarray, voxel_size: float, colors: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Voxelize transformed voxel centres ``[Vo, 3]`` (metres).
+def _axis_rotation(axis: int, angle: float) -> np.ndarray:
+    c, s = math.cos(angle), math.sin(angle)
+    i, j = [k for k in range(3) if k != axis]
+    R = np.eye(3)
+    R[i, i], R[i, j], R[j, i], R[j, j] = c, -s, s, c
+    return R
 
-    Returns new int32 coords ``[Va, 3]``, float32 mean colors ``[Va, 3]`` and, for every original
-    voxel, the int64 index of its new voxel ``[Vo]``.
-    """
-    c = np.floor(centres / voxel_size).astype(np.int64)
-    uniq, inverse = np.unique(c, axis=0, return_inverse=True)
-    inverse = inverse.reshape(-1)
-    sums = np.zeros((uniq.shape[0], colors.shape[1]))
-    np.add.at(sums, inverse, colors)
-    counts = np.bincount(inverse, minlength=uniq.shape[0])[:, None]
-    return uniq.astype(np.int32), (sums / counts).astype(np.float32), inverse.astype(np.int64)
+
+def random_point_transform(rng: np.random.Generator, cfg: SegAugment3DConfig) -> np.ndarray:
+    """4×4 float64: small tilts about the horizontal axes, then rotation about the up axis, scale,
+    mirror, translation (metres)."""
+    T = random_similarity(rng, cfg.up_axis, cfg.rotate_gravity, cfg.scale, False, cfg.translate)
+    tilt = np.eye(4)
+    if cfg.tilt > 0:
+        for axis in (k for k in range(3) if k != AXES[cfg.up_axis]):
+            tilt[:3, :3] = _axis_rotation(axis, rng.uniform(-cfg.tilt, cfg.tilt)) @ tilt[:3, :3]
+    T = T @ tilt
+    if cfg.flip:
+        for axis in (k for k in range(3) if k != AXES[cfg.up_axis]):
+            if rng.random() < 0.5:
+                T[axis, :] *= -1
+    return T
+
+
+def horizontal_crop(
+    xyz: np.ndarray, labels: np.ndarray, size: float, up_axis: str, rng: np.random.Generator
+) -> np.ndarray:
+    """Indices of the points in a horizontal ``size``×``size`` m square centred on a random labeled
+    point (any point when none is labeled); the square spans the full height."""
+    labeled = np.flatnonzero(labels != IGNORE_INDEX)
+    centre = xyz[rng.choice(labeled) if labeled.size else rng.integers(xyz.shape[0])]
+    h = [k for k in range(3) if k != AXES[up_axis]]
+    inside = (np.abs(xyz[:, h] - centre[h]) <= size / 2).all(1)
+    return np.flatnonzero(inside)
+
+
+def chromatic_augment(rgb: np.ndarray, rng: np.random.Generator, cfg: ColorAugmentConfig) -> np.ndarray:
+    """Auto-contrast (blended), global translation and per-voxel jitter of ``[V, 3]`` colors on the
+    0-255 scale (float64, clipped to [0, 255])."""
+    rgb = rgb.astype(np.float64, copy=True)
+    if rgb.shape[0] and rng.random() < cfg.auto_contrast:
+        lo, hi = rgb.min(0, keepdims=True), rgb.max(0, keepdims=True)
+        stretched = (rgb - lo) * (255.0 / np.maximum(hi - lo, 1e-6))
+        blend = rng.random()
+        rgb = (1 - blend) * rgb + blend * stretched
+    if cfg.translation > 0 and rng.random() < 0.95:
+        rgb = rgb + (rng.random((1, 3)) - 0.5) * 2 * 255 * cfg.translation
+    if cfg.jitter_std > 0 and rng.random() < 0.95:
+        rgb = rgb + rng.standard_normal(rgb.shape) * cfg.jitter_std * 255
+    return np.clip(rgb, 0, 255)
 
 
 def resize_crop_flip(

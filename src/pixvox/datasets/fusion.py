@@ -16,8 +16,8 @@ from pixvox.datasets.augment import (
     elastic_distortion,
     random_similarity,
     resize_crop_flip,
-    revoxelize,
 )
+from pixvox.geometry import voxelize
 from pixvox.io.fusions import FusionIndex
 
 
@@ -57,7 +57,7 @@ class FusionPretrainDataset(torch.utils.data.Dataset):
             raise ValueError(
                 f"{Path(root) / 'index.json'}: fusions were made at voxel size {self.index.voxel_size} m but "
                 f"data.voxel_size is {cfg.voxel_size} m; set data.voxel_size={self.index.voxel_size} or rerun "
-                "data_prep/make_fusions.py"
+                "python -m pixvox.prep fusions"
             )
         if len(self.index) == 0:
             raise ValueError(f"{Path(root) / 'index.json'}: the dataset has no samples")
@@ -77,11 +77,12 @@ class FusionPretrainDataset(torch.utils.data.Dataset):
             if a.elastic:
                 for granularity, magnitude in a.elastic_params:
                     centres = elastic_distortion(centres, rng, granularity, magnitude)
-        new_coords, new_colors, orig_to_aug = revoxelize(centres, vs, colors.astype(np.float64))
+        # Each original voxel maps to the augmented voxel its transformed centre falls in.
+        new_coords, orig_to_aug, new_colors = voxelize(centres, vs, colors)
         if self.input_kind == "ones":
             feats = np.ones((new_coords.shape[0], 1), np.float32)
         else:
-            feats = new_colors / 255.0 - 0.5
+            feats = new_colors.astype(np.float32) / 255.0 - 0.5
         return (
             torch.from_numpy(new_coords),
             torch.from_numpy(feats.astype(np.float32)),

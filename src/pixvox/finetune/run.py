@@ -19,13 +19,8 @@ import torch
 
 from pixvox.comm import DistInfo, barrier, convert_to_distributed_batchnorm, init_distributed
 from pixvox.config import FinetuneConfig, load_config, save_config, to_dict
-from pixvox.datasets.segmentation import (
-    SegmentationDataset,
-    class_weights,
-    collate_segmentation,
-    resolve_split,
-    select_scenes,
-)
+from pixvox.datasets.segmentation import SegmentationDataset, class_weights, collate_segmentation
+from pixvox.datasets.splits import resolve_split
 from pixvox.engine import checkpoint as ckpt
 from pixvox.engine.logger import MetricLogger, log, setup_console_logging
 from pixvox.engine.optim import build_optimizer, build_scheduler
@@ -36,10 +31,11 @@ from pixvox.evaluation.export import legend
 from pixvox.finetune.cli import parse_args
 from pixvox.finetune.evaluate import evaluate
 from pixvox.finetune.model import SegmentationNet, initialize
-from pixvox.finetune.prepare import ensure_segmentation_data
 from pixvox.finetune.step import SegmentationStep
 from pixvox.io.atomic import atomic_write_json
 from pixvox.io.clouds import CloudIndex
+from pixvox.prep.ensure import ensure_segmentation_data, open_segmentation_data
+from pixvox.prep.scannet.benchmark import select_scenes
 
 
 def build_model(net: SegmentationNet, cfg: FinetuneConfig, dist: DistInfo) -> torch.nn.Module:
@@ -113,7 +109,7 @@ def run(cfg: FinetuneConfig, resume_spec: str, dist: DistInfo) -> dict[str, Any]
         )
     if dist.world_size == 1:
         ensure_segmentation_data(cfg)
-    index = CloudIndex.load(cfg.data.root)
+    index = open_segmentation_data(cfg)
     train_ds, val_ds = make_datasets(cfg, index)
     weights = None
     if cfg.loss.class_weights != "none":

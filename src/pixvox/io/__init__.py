@@ -6,7 +6,7 @@
 - :mod:`pixvox.io.fusions`: voxelized RGB-D fusions for pretraining (:class:`FusionIndex`,
   :func:`load_fusion_sample`).
 - :mod:`pixvox.io.clouds`: labeled point clouds for segmentation (:class:`CloudIndex`, :func:`load_cloud`).
-- :mod:`pixvox.io.jobs`: parallel job runner with a progress bar for the ``data_prep`` CLIs.
+- :mod:`pixvox.io.jobs`: parallel job runner with a progress bar for the preparation CLIs (:mod:`pixvox.prep`).
 
 The formats are described in docs/data.md. This package does not import torch.
 """

@@ -25,7 +25,7 @@ import os
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -85,6 +85,17 @@ def validate_cloud(cloud: LabeledCloud, source: str | os.PathLike, num_classes: 
             )
 
 
+def load_npy(path: str | os.PathLike, expected: str) -> np.ndarray:
+    """One ``.npy`` array of a labeled-scene layout read in place (pickles refused). A missing file is a
+    :class:`CloudFormatError` saying what was ``expected``; an unreadable one names the file too."""
+    try:
+        return np.load(path, allow_pickle=False)
+    except FileNotFoundError as err:
+        raise CloudFormatError(f"{path}: not found (expected {expected})") from err
+    except (ValueError, OSError, EOFError) as err:
+        raise CloudFormatError(f"{path}: unreadable .npy ({err}); fetch or regenerate the file") from err
+
+
 def write_cloud(path: str | os.PathLike, cloud: LabeledCloud, num_classes: int | None = None) -> str:
     """Validate and atomically write one cloud as an uncompressed ``.npz``; returns its SHA-256."""
     validate_cloud(cloud, path, num_classes)
@@ -98,7 +109,9 @@ def load_cloud(path: str | os.PathLike, num_classes: int | None = None) -> Label
         with np.load(path, allow_pickle=False) as z:
             missing = sorted({"xyz", "rgb", "labels"} - set(z.files))
             if missing:
-                raise CloudFormatError(f"{path}: missing keys {missing}; regenerate it with data_prep/")
+                raise CloudFormatError(
+                    f"{path}: missing keys {missing}; regenerate it with python -m pixvox.prep <dataset>"
+                )
             cloud = LabeledCloud(xyz=z["xyz"], rgb=z["rgb"], labels=z["labels"])
     except FileNotFoundError as err:
         raise CloudFormatError(f"{path}: file not found") from err
@@ -106,10 +119,32 @@ def load_cloud(path: str | os.PathLike, num_classes: int | None = None) -> Label
         if isinstance(err, CloudFormatError):
             raise
         raise CloudFormatError(
-            f"{path}: corrupt cloud file ({err}); delete it and rerun its data_prep reader"
+            f"{path}: corrupt cloud file ({err}); delete it and rerun its reader (python -m pixvox.prep <dataset>)"
         ) from err
     validate_cloud(cloud, path, num_classes)
     return cloud
+
+
+class LabeledScenes(Protocol):
+    """What the segmentation datasets read: :class:`CloudIndex`, or another layout read in place
+    (:class:`pixvox.prep.pointcept.PointceptScenes`)."""
+
+    root: Path
+    class_names: list[str]
+    ignore_index: int
+
+    @property
+    def num_classes(self) -> int: ...
+
+    def __len__(self) -> int: ...
+
+    def names(self) -> list[str]: ...
+
+    def position(self, name: str) -> int: ...
+
+    def path(self, i: int) -> Path: ...
+
+    def load_scene(self, key: int | str) -> LabeledCloud: ...
 
 
 @dataclass
@@ -207,7 +242,7 @@ class CloudIndex:
         p = root / INDEX_JSON
         if not p.is_file():
             raise CloudFormatError(
-                f"{p}: missing; the labeled clouds are absent or incomplete (run data_prep/)"
+                f"{p}: missing; the labeled clouds are absent or incomplete (run python -m pixvox.prep <dataset>)"
             )
         try:
             d = json.loads(p.read_text())

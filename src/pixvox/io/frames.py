@@ -1,4 +1,4 @@
-"""The exported RGB-D frames format: one folder per scene, written by every reader in ``data_prep/``.
+"""The exported RGB-D frames format: one folder per scene, written by every reader in :mod:`pixvox.prep`.
 
 Layout (see docs/data.md)::
 
@@ -343,7 +343,7 @@ class FrameSequence:
         if not info_path.is_file():
             raise FrameFormatError(
                 f"{info_path}: missing, so {self.scene_dir} is an incomplete export; "
-                "rerun its data_prep reader"
+                "rerun its reader (python -m pixvox.prep <dataset>)"
             )
         try:
             info = json.loads(info_path.read_text())

@@ -1,4 +1,4 @@
-"""Voxelized RGB-D fusions: the pretraining data written by ``data_prep/make_fusions.py``.
+"""Voxelized RGB-D fusions: the pretraining data written by :mod:`pixvox.prep.fusion`.
 
 Layout (see docs/data.md)::
 
@@ -98,7 +98,7 @@ def validate_fusion_arrays(arrays: dict[str, np.ndarray], source: str | os.PathL
     missing = sorted(set(SAMPLE_SCHEMA) - set(arrays))
     if missing:
         raise FusionFormatError(
-            f"{source}: missing keys {missing}; regenerate it with data_prep/make_fusions.py"
+            f"{source}: missing keys {missing}; regenerate it with python -m pixvox.prep fusions"
         )
     sizes: dict[str, int] = {}
     for key, (dtype, pattern) in SAMPLE_SCHEMA.items():
@@ -140,10 +140,10 @@ def load_fusion_sample(path: str | os.PathLike) -> FusionSample:
         with np.load(path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
     except FileNotFoundError as err:
-        raise FusionFormatError(f"{path}: file not found; rerun data_prep/make_fusions.py") from err
+        raise FusionFormatError(f"{path}: file not found; rerun python -m pixvox.prep fusions") from err
     except (zipfile.BadZipFile, ValueError, OSError, EOFError) as err:
         raise FusionFormatError(
-            f"{path}: corrupt sample ({err}); delete it and rerun data_prep/make_fusions.py"
+            f"{path}: corrupt sample ({err}); delete it and rerun python -m pixvox.prep fusions"
         ) from err
     validate_fusion_arrays(arrays, path)
     return FusionSample(
@@ -247,7 +247,7 @@ class FusionIndex:
         p = root / INDEX_JSON
         if not p.is_file():
             raise FusionFormatError(
-                f"{p}: missing; the fusion dataset is absent or incomplete (run data_prep/make_fusions.py)"
+                f"{p}: missing; the fusion dataset is absent or incomplete (run python -m pixvox.prep fusions)"
             )
         try:
             d = json.loads(p.read_text())
@@ -282,5 +282,5 @@ class FusionIndex:
             )
         except (KeyError, TypeError, ValueError) as err:
             raise FusionFormatError(
-                f"{p}: malformed entry ({err!r}); rerun data_prep/make_fusions.py"
+                f"{p}: malformed entry ({err!r}); rerun python -m pixvox.prep fusions"
             ) from err

@@ -116,7 +116,7 @@ def read_pgm16(path: str | os.PathLike) -> np.ndarray:
     """Read a binary (P5) PGM with maxval > 255 as uint16 ``[H, W]``, decoded big-endian as the PGM spec says.
 
     Some datasets write these files in little-endian byte order anyway (NYU Depth v2 raw dumps); the
-    caller decides whether to ``byteswap()`` (see ``data_prep/rgbd_sequence.py``).
+    caller decides whether to ``byteswap()`` (see :mod:`pixvox.prep.sequence.export`).
     """
     path = Path(path)
     try:

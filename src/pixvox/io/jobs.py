@@ -17,7 +17,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-log = logging.getLogger("pixvox.data_prep")
+log = logging.getLogger("pixvox.prep")
 
 
 @dataclass
@@ -86,7 +86,7 @@ def run_jobs(
 
 
 def setup_logging(verbose: bool = False) -> None:
-    """Log ``pixvox.*`` messages to stderr (INFO, or DEBUG with ``verbose``) for the data_prep CLIs."""
+    """Log ``pixvox.*`` messages to stderr (INFO, or DEBUG with ``verbose``) for the preparation CLIs."""
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

@@ -89,7 +89,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     root = Path(cfg.data.root)
     if not (root / "index.json").is_file():
         raise FileNotFoundError(
-            f"{root / 'index.json'} not found: prepare fusions with data_prep/make_fusions.py, or run "
+            f"{root / 'index.json'} not found: prepare fusions with python -m pixvox.prep fusions, or run "
             "tools/pretrain.sh, which prepares data.sequence or the synthetic default dataset "
             "(data.synthetic.enabled=true) first"
         )

@@ -9,9 +9,9 @@ import math
 import numpy as np
 import pytest
 
-from data_prep import synthetic as S
 from pixvox.io.clouds import CloudIndex
 from pixvox.io.frames import FrameSequence
+from pixvox.prep import synthetic as S
 
 
 def reference_hit(scene: S.Scene, origin: np.ndarray, direction: np.ndarray) -> tuple[float, int]:

@@ -25,7 +25,7 @@ def write_sens(
     depth_shift: float = 1000.0,
     sensor: bytes = b"StructureSensor",
 ) -> None:
-    """Write a ScanNet .sens file field by field from the published layout (independent of data_prep)."""
+    """Write a ScanNet .sens file field by field from the published layout (independent of pixvox.prep)."""
 
     def mat(m) -> bytes:
         return np.asarray(m, dtype="<f4").reshape(16).tobytes()

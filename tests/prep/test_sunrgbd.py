@@ -11,10 +11,10 @@ import pytest
 from PIL import Image
 from scipy.spatial.transform import Rotation
 
-from data_prep import sunrgbd
 from pixvox.io.depth import mm_to_sunrgbd, sunrgbd_to_mm
 from pixvox.io.frames import FrameSequence
 from pixvox.io.images import read_depth_png
+from pixvox.prep import sunrgbd
 
 
 def make_frame(folder, rng, E):

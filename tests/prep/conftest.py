@@ -1,4 +1,4 @@
-"""Shared fixtures for data_prep tests: a small synthetic dataset made once per session."""
+"""Shared fixtures for the pixvox.prep tests: a small synthetic dataset made once per session."""
 
 from __future__ import annotations
 
@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from data_prep.synthetic import generate
+from pixvox.prep.synthetic import generate
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="session")

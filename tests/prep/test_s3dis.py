@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from data_prep import s3dis
 from pixvox.io.clouds import CloudIndex
+from pixvox.prep import s3dis
 
 
 def write_annotation(path, pts):

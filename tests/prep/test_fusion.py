@@ -15,13 +15,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from scipy.spatial.transform import Rotation
 
-from data_prep.make_fusions import fuse_frames, make_fusions, plan_samples, voxelize_mean
-from pixvox.geometry import voxelize
 from pixvox.io.frames import FrameSequence, FrameWriter, RGBDFrame
 from pixvox.io.fusions import FusionIndex
+from pixvox.prep.fusion import fuse_frames, make_fusions, plan_samples
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -71,20 +69,6 @@ def test_fuse_frames_matches_reference(seed):
     np.testing.assert_array_equal(coords, ref_c)
     np.testing.assert_array_equal(colors, ref_rgb)
     assert n == sum(int(((f.depth_mm > 500) & (f.depth_mm <= 3500)).sum()) for f in frames)
-
-
-def test_voxelize_mean_equals_geometry_voxelize(seed):
-    rng = np.random.default_rng(seed)
-    coords = rng.integers(-(2**20) + 1, 2**20, (2000, 3)).astype(np.int32)
-    coords[1000:] = coords[rng.integers(0, 1000, 1000)]  # duplicates
-    values = rng.uniform(0, 255, (2000, 3))
-    got_c, got_m = voxelize_mean(coords, values)
-    # geometry.voxelize floors xyz / voxel_size; pass voxel centres with voxel_size 1.
-    ref_c, _, ref_m = voxelize(
-        torch.from_numpy(coords.astype(np.float64) + 0.5), 1.0, torch.from_numpy(values)
-    )
-    np.testing.assert_array_equal(got_c, ref_c.numpy())
-    np.testing.assert_allclose(got_m, ref_m.numpy(), rtol=1e-12)
 
 
 def test_plan_samples():
@@ -179,7 +163,7 @@ def test_rerun_reuses_and_options_are_guarded(synthetic_small, tmp_path):
 
 @pytest.fixture(scope="module")
 def frames_for_kill(tmp_path_factory) -> Path:
-    from data_prep.synthetic import generate
+    from pixvox.prep.synthetic import generate
 
     out = tmp_path_factory.mktemp("kill")
     generate(
