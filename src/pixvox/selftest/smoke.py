@@ -10,6 +10,7 @@ hinge on which pairs a step happens to draw.
 from __future__ import annotations
 
 import math
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -88,8 +89,16 @@ def check_pretrain_smoke(device: torch.device, seed: int, workdir: Path, steps: 
     run_dir = workdir / "runs" / "smoke"
     log_path = workdir / "smoke.log"
     cmd = [sys.executable, "-m", "pixvox.pretrain.run", str(config), "--resume", "none"]
+    env = dict(os.environ)
+    if device.type == "cpu":
+        # The run checks the job's wiring, not its speed (the op checks cover the threaded kernels): one
+        # thread unless --threads says otherwise, since on a busy CPU OpenMP threads that wait on each
+        # other made it ten times slower (360 s instead of 52 s on 2 shared cores).
+        env.setdefault("OMP_NUM_THREADS", "1")
     with open(log_path, "w") as log:
-        proc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, timeout=CHILD_TIMEOUT_S, check=False)
+        proc = subprocess.run(
+            cmd, stdout=log, stderr=subprocess.STDOUT, env=env, timeout=CHILD_TIMEOUT_S, check=False
+        )
     if proc.returncode != 0:
         tail = log_path.read_text().strip().splitlines()[-6:]
         return CheckResult(
@@ -111,5 +120,10 @@ def check_pretrain_smoke(device: torch.device, seed: int, workdir: Path, steps: 
     s_per_step = sorted(float(r["s_per_step"]) for r in rows if "s_per_step" in r)
     if s_per_step:
         figure += f", {s_per_step[len(s_per_step) // 2]:.2f} s/step"
-    data = {"losses": losses, "amp": "bf16" if device.type == "cuda" else "none", "log": str(log_path)}
+    data = {
+        "losses": losses,
+        "amp": "bf16" if device.type == "cuda" else "none",
+        "threads": env.get("OMP_NUM_THREADS"),
+        "log": str(log_path),
+    }
     return CheckResult("pretrain_smoke", str(device), PASS if ok else FAIL, figure, detail=reason, data=data)
