@@ -75,6 +75,13 @@ RUN --mount=type=cache,target=/root/.cache \
 # outputs and host build products (a CPU-only pixvox/_ext*.so among them) out.
 COPY . .
 
+# Health: the self-test's correctness checks (versions; MinkowskiEngine against a dense reference;
+# every cuda_ext op against its reference) take seconds and little GPU memory, so they can run hourly
+# beside training and mark a container whose node computes wrong as unhealthy. The full self-test
+# (smoke training, 2-process step, benchmarks) is for each new node: docs/cluster.md.
+HEALTHCHECK --interval=1h --timeout=5m --start-period=5m --retries=1 \
+    CMD ["python", "-m", "pixvox.selftest", "--only", "versions,sparse,ops", "--json", "/tmp/pixvox-selftest.json"]
+
 # `docker run pixvox [CONFIG] [overrides...]` passes its arguments to tools/pretrain.sh;
 # `docker run --entrypoint bash -it pixvox` gives a shell, `--entrypoint pytest` runs the tests.
 ENTRYPOINT ["/usr/bin/tini", "-g", "--", "bash", "/workspace/pixvox/tools/pretrain.sh"]

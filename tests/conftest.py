@@ -50,3 +50,36 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "cuda" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture
+def engine_permutes_rows(monkeypatch):
+    """Make MinkowskiEngine store every new input coordinate map in a shuffled row order.
+
+    The CPU map keeps the order the coordinates were given in; the CUDA map keeps its hash table's
+    order. This reproduces the latter on the CPU: ``insert_and_map`` inserts the coordinates
+    permuted and translates the returned (unique_index, inverse_mapping) back to the caller's rows,
+    so ``SparseTensor`` stores features and coordinates in the shuffled order, as ME would on a GPU.
+    Returns the list of permutations applied (one per inserted map).
+    """
+    import torch
+
+    from pixvox.sparse import ME
+
+    original = ME.CoordinateManager.insert_and_map
+    applied: list[torch.Tensor] = []
+    gen = torch.Generator().manual_seed(1234)
+
+    def shuffled_insert(self, coordinates, tensor_stride=1, string_id=""):
+        n = coordinates.shape[0]
+        perm = torch.randperm(n, generator=gen).to(coordinates.device)
+        key, (unique_index, inverse) = original(self, coordinates[perm], tensor_stride, string_id)
+        if inverse.numel() == 0:  # ME's shortcut for unique input rows: map row j = (permuted) row j
+            inverse = torch.arange(n, device=coordinates.device)
+        inverse_for_caller = torch.empty_like(inverse)
+        inverse_for_caller[perm] = inverse
+        applied.append(perm.cpu())
+        return key, (perm[unique_index.long()], inverse_for_caller)
+
+    monkeypatch.setattr(ME.CoordinateManager, "insert_and_map", shuffled_insert)
+    return applied

@@ -17,7 +17,15 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from pixvox.sparse import ME, EmptySparseTensorError, batched_coordinates, check_not_empty, sparse_tensor
+from pixvox.sparse import (
+    ME,
+    EmptySparseTensorError,
+    RowMappingError,
+    batched_coordinates,
+    check_not_empty,
+    features_in_input_order,
+    sparse_tensor,
+)
 
 GRID = 10  # voxels per axis of the dense reference grid
 #: MinkowskiEngine runs on each device; the dense float64 reference always runs on the CPU.
@@ -205,3 +213,93 @@ def test_import_pixvox_then_minkowskiengine_in_a_fresh_interpreter():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "0.5.4"
+
+
+def shuffled_rows(gen: torch.Generator, channels: int, duplicates: bool = True):
+    """Random unique voxels, shuffled; with ``duplicates`` a quarter of them repeated (same features)
+    and shuffled again."""
+    coords, feats = random_sparse(gen, 2, channels)
+    rows = torch.randperm(coords.shape[0], generator=gen)
+    if duplicates:
+        rows = torch.cat([rows, rows[torch.randint(rows.shape[0], (rows.shape[0] // 4,), generator=gen)]])
+        rows = rows[torch.randperm(rows.shape[0], generator=gen)]
+    return coords[rows], feats[rows]
+
+
+def dense_conv3_at(coords: torch.Tensor, feats: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
+    """Reference: 3x3x3 convolution on the dense grid, read at ``coords`` in their given order."""
+    y = F.conv3d(F.pad(to_dense(coords, feats, 2), (1, 1) * 3), dense_weight(kernel, 3))
+    return read_dense(y, coords, 1)
+
+
+def conv3(gen: torch.Generator, cin: int, cout: int) -> ME.MinkowskiConvolution:
+    conv = ME.MinkowskiConvolution(cin, cout, kernel_size=3, bias=False, dimension=3).double()
+    with torch.no_grad():
+        conv.kernel.copy_(torch.randn(conv.kernel.shape, generator=gen, dtype=torch.float64))
+    return conv
+
+
+@DEVICES
+def test_features_in_input_order_matches_dense_reference_on_input_rows(seed, device):
+    """Real MinkowskiEngine output, mapped to shuffled input rows with duplicates, against conv3d."""
+    gen = torch.Generator().manual_seed(seed)
+    coords, feats = shuffled_rows(gen, 3)
+    conv = conv3(gen, 3, 4)
+    x = sparse_tensor(feats.to(device), coords.to(device), device=device)
+    got = features_in_input_order(conv.to(device)(x), x).cpu()
+    assert got.shape == (coords.shape[0], 4)
+    ref = dense_conv3_at(coords, feats, conv.kernel.detach().cpu())
+    torch.testing.assert_close(got, ref, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("duplicates", [False, True])
+def test_a_row_permuting_engine_is_undone(seed, engine_permutes_rows, duplicates):
+    """With the engine storing rows shuffled (as the CUDA map does), ``out.F`` is out of input order;
+    the mapping puts every feature back on its input row."""
+    gen = torch.Generator().manual_seed(seed)
+    coords, feats = shuffled_rows(gen, 3, duplicates)
+    conv = conv3(gen, 3, 4)
+    x = sparse_tensor(feats, coords)
+    assert engine_permutes_rows, "the fixture did not take effect"
+    out = conv(x)
+    ref = dense_conv3_at(coords, feats, conv.kernel.detach())
+    # out.F follows the engine's map (x.C), which is not the input order: reading it by input row,
+    # as the code once did, gives other voxels' features.
+    torch.testing.assert_close(out.F, dense_conv3_at(x.C, x.F, conv.kernel.detach()), rtol=1e-10, atol=1e-10)
+    if not duplicates:
+        assert out.F.shape == ref.shape and not torch.allclose(out.F, ref)
+    torch.testing.assert_close(features_in_input_order(out, x), ref, rtol=1e-10, atol=1e-10)
+
+
+def test_an_output_on_another_coordinate_map_is_matched_by_coordinates(seed):
+    """A network that returns a new sparse tensor (own manager, rows and coordinates permuted
+    together) still lands every feature, and its gradient, on its input row."""
+    gen = torch.Generator().manual_seed(seed)
+    coords, feats = shuffled_rows(gen, 2, duplicates=False)
+    conv = conv3(gen, 2, 3)
+    feats_g = feats.clone().requires_grad_(True)
+    x = sparse_tensor(feats_g, coords)
+    out = conv(x)
+    perm = torch.randperm(out.F.shape[0], generator=gen)
+    moved = ME.SparseTensor(out.F[perm], coordinates=out.C[perm])
+    assert moved.coordinate_manager is not x.coordinate_manager
+    got = features_in_input_order(moved, x)
+    feats_r = feats.clone().requires_grad_(True)
+    ref = dense_conv3_at(coords, feats_r, conv.kernel.detach())
+    torch.testing.assert_close(got, ref, rtol=1e-10, atol=1e-10)
+    upstream = torch.randn(ref.shape, generator=gen, dtype=torch.float64)
+    (g,) = torch.autograd.grad((got * upstream).sum(), [feats_g])
+    (r,) = torch.autograd.grad((ref * upstream).sum(), [feats_r])
+    torch.testing.assert_close(g, r, rtol=1e-10, atol=1e-10)
+
+
+def test_row_mapping_refuses_outputs_it_cannot_map(seed):
+    gen = torch.Generator().manual_seed(seed)
+    coords, feats = random_sparse(gen, 1, 2)
+    x = sparse_tensor(feats, coords)
+    down = ME.MinkowskiConvolution(2, 2, kernel_size=2, stride=2, dimension=3).double()(x)
+    with pytest.raises(RowMappingError, match="stride"):
+        features_in_input_order(down, x)
+    partial = ME.SparseTensor(x.F[1:], coordinates=x.C[1:])
+    with pytest.raises(RowMappingError, match="1 of .* absent"):
+        features_in_input_order(partial, x)

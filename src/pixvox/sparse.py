@@ -5,7 +5,10 @@ Importing this module
 - sets a safe OpenBLAS thread default (one thread per process: 0.5.4's CPU kernels call BLAS from
   several OpenMP threads, and nested BLAS threads only oversubscribe the cores),
 - exposes ``ME`` and :func:`sparse_tensor`, which refuses empty inputs: a convolution on an empty
-  sparse tensor segfaults in 0.5.4, so we raise a Python error before one can reach it.
+  sparse tensor segfaults in 0.5.4, so we raise a Python error before one can reach it,
+- maps a network's output rows back to the rows of its input (:func:`features_in_input_order`):
+  MinkowskiEngine stores rows in the order of its coordinate map, which need not be the order the
+  coordinates were given in (the CUDA map orders them by its hash table).
 
 Everything else in pixvox writes ``from pixvox.sparse import ME``.
 """
@@ -39,11 +42,23 @@ except ImportError as err:  # pragma: no cover - depends on the environment
 # 0.5.4 instantiates its autograd Functions on every call, which newer torch warns about each time.
 warnings.filterwarnings("ignore", message=".*should not be instantiated.*", category=DeprecationWarning)
 
-__all__ = ["ME", "EmptySparseTensorError", "sparse_tensor", "check_not_empty", "batched_coordinates"]
+__all__ = [
+    "ME",
+    "EmptySparseTensorError",
+    "RowMappingError",
+    "sparse_tensor",
+    "check_not_empty",
+    "batched_coordinates",
+    "features_in_input_order",
+]
 
 
 class EmptySparseTensorError(ValueError):
     """A sparse tensor with no points was about to reach MinkowskiEngine (which would crash)."""
+
+
+class RowMappingError(ValueError):
+    """A network output cannot be mapped back to the rows of its input (coordinates missing)."""
 
 
 def check_not_empty(x: ME.SparseTensor | torch.Tensor, what: str = "sparse tensor") -> None:
@@ -94,3 +109,42 @@ def batched_coordinates(coords: list[torch.Tensor], device: torch.device | str |
         raise EmptySparseTensorError("no samples to batch")
     out = ME.utils.batched_coordinates([c.int().cpu() for c in coords], dtype=torch.int32)
     return out.to(device) if device is not None else out
+
+
+def features_in_input_order(out: ME.SparseTensor, x: ME.SparseTensor) -> torch.Tensor:
+    """``out``'s features ``[N, C]`` with row ``i`` belonging to row ``i`` of the coordinates that built ``x``.
+
+    ``x`` is the network's input as made by :func:`sparse_tensor` (or ``ME.SparseTensor``) from
+    ``[N, 4]`` coordinates; ``out`` is an output at the same tensor stride. MinkowskiEngine keeps
+    the rows of a sparse tensor in the order of its coordinate map and records, for every input
+    row, its row in that map (``x.inverse_mapping``); input rows with the same coordinates share a
+    row. When ``out`` lives on ``x``'s coordinate map (every stride-1 output of a U-Net does), that
+    record is the mapping. Otherwise ``out``'s coordinates are looked up explicitly, and every input
+    coordinate must be among them.
+
+    Raises:
+        RowMappingError: ``out`` has another tensor stride, or lacks some of the input coordinates.
+    """
+    if list(out.tensor_stride) != list(x.tensor_stride):
+        raise RowMappingError(
+            f"output at tensor stride {list(out.tensor_stride)} cannot be mapped to input rows at "
+            f"stride {list(x.tensor_stride)}; end the network with a layer back to the input stride"
+        )
+    rows = x.inverse_mapping.long()
+    if out.coordinate_manager is x.coordinate_manager and out.coordinate_map_key == x.coordinate_map_key:
+        return out.F[rows]
+    # Another coordinate map (a network that builds a new sparse tensor, another manager): match the
+    # coordinates themselves. Import here: pixvox.ops loads the compiled kernels.
+    from pixvox.ops.voxel_hash import VoxelHash
+
+    input_coords = x.C[rows]
+    found = VoxelHash(out.C).lookup(input_coords.to(out.C.device))
+    missing = int((found < 0).sum())
+    if missing:
+        first = int((found < 0).nonzero()[0])
+        raise RowMappingError(
+            f"{missing} of {found.shape[0]} input coordinates are absent from the output (first: input row "
+            f"{first} at {tuple(input_coords[first].tolist())}); the network dropped or moved voxels, "
+            "so its output has no feature for them"
+        )
+    return out.F[found.to(out.F.device)]

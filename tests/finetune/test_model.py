@@ -7,10 +7,10 @@ import torch
 
 from pixvox.comm import launch_local
 from pixvox.config import FinetuneConfig, load_config
-from pixvox.datasets.segmentation import IGNORE
+from pixvox.datasets.segmentation import IGNORE, collate_segmentation
 from pixvox.finetune.model import SegmentationNet, initialize
 from pixvox.finetune.step import SegmentationStep
-from pixvox.sparse import batched_coordinates
+from pixvox.sparse import batched_coordinates, sparse_tensor
 
 from .conftest import make_pretrain_checkpoint
 from .ddp_helpers import TinyNet, ddp_worker, two_rank_batches
@@ -129,3 +129,49 @@ def test_resolve_checkpoint_accepts_file_folder_and_run(tmp_path):
     assert resolve_pretrain_checkpoint(tmp_path / "run/checkpoints") == newest
     old = tmp_path / "run/checkpoints/step_00000005.pt"
     assert resolve_pretrain_checkpoint(str(old)) == old
+
+
+def _points_item(seed: int) -> dict:
+    """One scene as the dataset gives it: voxels in random order, points pointing at their voxel."""
+    g = torch.Generator().manual_seed(seed)
+    coords = torch.unique(torch.randint(0, 12, (400, 3), generator=g), dim=0).int()
+    coords = coords[torch.randperm(coords.shape[0], generator=g)]
+    inverse = torch.randint(0, coords.shape[0], (900,), generator=g)
+    return {
+        "name": "scene",
+        "seed": seed,
+        "coords": coords,
+        "feats": torch.rand(coords.shape[0], 3, generator=g) - 0.5,
+        "labels": torch.zeros(coords.shape[0], dtype=torch.long),
+        "inverse": inverse,
+        "point_labels": torch.zeros(inverse.shape[0], dtype=torch.long),
+        "point_index": torch.arange(inverse.shape[0]),
+    }
+
+
+@pytest.mark.parametrize("probe", [False, True])
+def test_logits_land_on_their_voxels_when_the_engine_permutes_rows(seed, request, probe):
+    """The logits of voxel i (and of every point whose inverse is i) are the same whether or not
+    MinkowskiEngine stores the rows in input order; the engine's own order really differs."""
+    from pixvox.finetune.evaluate import predict_points
+
+    torch.manual_seed(seed)
+    net = SegmentationNet(finetune_cfg().student, 4).eval()
+    if probe:
+        net.freeze_backbone()
+    item = _points_item(seed)
+    batch = collate_segmentation([item])
+    with torch.no_grad():
+        ref = net(batch["feats"], batch["coords"])
+        ref_points, _ = predict_points(net, item, torch.device("cpu"))
+    applied = request.getfixturevalue("engine_permutes_rows")
+    with torch.no_grad():
+        got = net(batch["feats"], batch["coords"])
+        got_points, pred = predict_points(net, item, torch.device("cpu"))
+        raw = net.student(sparse_tensor(batch["feats"], batch["coords"])).F
+    assert applied, "the permutation fixture did not take effect"
+    assert not torch.allclose(raw, ref, atol=1e-4)  # engine rows are out of input order
+    torch.testing.assert_close(got, ref, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(got_points, ref_points, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(got_points, ref[item["inverse"]], rtol=1e-4, atol=1e-5)
+    assert torch.equal(pred, got_points.argmax(1))

@@ -19,7 +19,7 @@ from pixvox.config.finetune import FinetuneConfig
 from pixvox.engine.checkpoint import latest_checkpoint, load_checkpoint
 from pixvox.engine.logger import log
 from pixvox.models import LoadReport, build_student, load_student_weights
-from pixvox.sparse import sparse_tensor
+from pixvox.sparse import features_in_input_order, sparse_tensor
 
 HEAD_PREFIX = "final."
 STUDENT_PREFIX = "student."
@@ -62,9 +62,12 @@ class SegmentationNet(nn.Module):
         if self.frozen_backbone:
             with torch.no_grad():
                 f = self.student.forward_features(x)
-            return self.student.final(f).F
-        # A stride-1 output shares the input's coordinate map, so rows stay in input order.
-        return self.student(x).F
+            out = self.student.final(f)
+        else:
+            out = self.student(x)
+        # Rows of ``out`` follow MinkowskiEngine's coordinate map (hash order on CUDA); labels and the
+        # points' inverse map index rows of ``coords``, so map them back explicitly.
+        return features_in_input_order(out, x)
 
     def student_state(self) -> dict[str, torch.Tensor]:
         n = len(STUDENT_PREFIX)

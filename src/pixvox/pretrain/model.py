@@ -9,7 +9,7 @@ from torch import nn
 
 from pixvox.config.pretrain import PretrainConfig
 from pixvox.models import build_student, build_teacher
-from pixvox.sparse import sparse_tensor
+from pixvox.sparse import features_in_input_order, sparse_tensor
 
 STUDENT_PREFIX = "student."
 
@@ -49,10 +49,11 @@ class PretrainNet(nn.Module):
         )
 
     def student_features(self, feats: torch.Tensor, coords: torch.Tensor) -> torch.Tensor:
+        """``[N, D]`` student features, row ``i`` for voxel ``coords[i]`` (``coords``: ``[N, 4]`` int32)."""
         x = sparse_tensor(feats, coords)
-        out = self.student(x)
-        # A stride-1 output shares the input's coordinate map, so rows stay in input order.
-        return out.F
+        # MinkowskiEngine's rows follow its coordinate map, not ``coords`` (on CUDA the map orders them
+        # by hash): map them back explicitly, since pixel matches index rows of ``coords``.
+        return features_in_input_order(self.student(x), x)
 
     def forward(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         out = {"voxel_feats": self.student_features(batch["feats"], batch["coords"])}

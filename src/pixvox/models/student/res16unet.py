@@ -60,7 +60,8 @@ class Res16UNet(nn.Module):
         bn_momentum: momentum of every BatchNorm.
 
     ``forward(x)``: ``ME.SparseTensor`` ``[N, in_channels]`` at tensor stride 1 → ``[N, out_channels]``
-    on the same coordinates (same coordinate map, same row order).
+    on the same coordinate map, rows in the map's order (which is not necessarily the order of the
+    input coordinates: use :func:`pixvox.sparse.features_in_input_order`).
     """
 
     def __init__(
