@@ -1,6 +1,6 @@
 """A tiny synthetic scene for the self-test: a textured box room seen by a few pinhole cameras.
 
-Self-contained (no data download, no ``data_prep``): depth is exact ray casting against the six
+Self-contained (no data download, no preparation step): depth is exact ray casting against the six
 walls, colour a per-cell palette of a 0.3 m grid on the walls, so that the 2D teacher and the 3D
 student both see structure. Conventions of :mod:`pixvox.geometry`: OpenCV camera frame,
 camera-to-world poses in metres, z-depth in metres (uint16 millimetres on disk).
@@ -101,7 +101,9 @@ def scene_voxels(frames: RenderedFrames, voxel_size: float) -> tuple[torch.Tenso
         colors.append(frames.images[b][vu[:, 0], vu[:, 1]].double())
     coords, _, mean = voxelize(torch.cat(points), voxel_size, torch.cat(colors))
     assert mean is not None
-    return coords, mean.round().clamp(0, 255).to(torch.uint8)
+    # The package voxelizer works in NumPy; the self-test keeps torch tensors throughout.
+    colors_u8 = torch.from_numpy(mean).round().clamp(0, 255).to(torch.uint8)
+    return torch.from_numpy(coords).to(torch.int32), colors_u8
 
 
 def write_fusions(
