@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal, Optional
 
+from pixvox.errors import UserError
 
-class ValidationError(ValueError):
+
+class ValidationError(UserError, ValueError):
     """A config value out of its allowed range (raised from ``__post_init__``)."""
 
     def __init__(self, key: str, msg: str) -> None:

@@ -19,6 +19,7 @@ from typing import Any, TypeVar, Union, get_args, get_origin, get_type_hints
 import yaml
 
 from pixvox.config.common import ValidationError
+from pixvox.errors import UserError
 from pixvox.io.atomic import atomic_write_text
 
 T = TypeVar("T")
@@ -26,7 +27,7 @@ BASE_KEY = "_base_"
 CLI = "command line"
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError, ValueError):
     """A config file or override that does not fit the schema."""
 
 

