@@ -190,6 +190,7 @@ def _spawned(local_rank: int, fn, world: int, port: int, args: tuple) -> None:
         RANK=str(local_rank),
         LOCAL_RANK=str(local_rank),
         WORLD_SIZE=str(world),
+        LOCAL_WORLD_SIZE=str(world),  # as torchrun sets it: the processes share this machine's cores
     )
     torch.set_num_threads(1)
     dist.init_process_group("gloo", rank=local_rank, world_size=world)
