@@ -251,13 +251,21 @@ def load_config(cls: type[T], path: str | Path | None = None, overrides: Sequenc
 
     Without a path, the schema's defaults plus the overrides are used.
     """
+    return load_config_with_origins(cls, path, overrides)[0]
+
+
+def load_config_with_origins(
+    cls: type[T], path: str | Path | None = None, overrides: Sequence[str] = ()
+) -> tuple[T, dict[str, str]]:
+    """:func:`load_config`, plus where each key set by a file or the command line came from
+    (dotted key → resolved file path or ``"command line"``; keys absent there are defaults)."""
     if path is None:
         data, origins, source = {}, {}, "<defaults>"
     else:
         data, origins = load_yaml_tree(path)
         source = str(Path(path).resolve())
     apply_overrides(data, origins, overrides)
-    return from_dict(cls, data, origins, source)
+    return from_dict(cls, data, origins, source), origins
 
 
 def to_dict(cfg: Any) -> dict:

@@ -1,3 +1,3 @@
 """Fine-tuning for 3D semantic segmentation: the network and its initialization (:mod:`.model`), one
 training step (:mod:`.step`), evaluation on the original points (:mod:`.evaluate`), data preparation
-on first use (:mod:`.prepare`), command-line arguments (:mod:`.cli`) and the job runner (:mod:`.run`)."""
+on first use (:mod:`.prepare`) and the job (:mod:`.run`, on the shared pixvox.engine.job assembly)."""

@@ -31,6 +31,7 @@ __all__ = [
     "hub_checkpoint_dir",
     "resolve_teacher_weights",
     "load_state_dict_file",
+    "teacher_weight_file",
 ]
 
 logger = logging.getLogger(__name__)
@@ -182,3 +183,14 @@ def resolve_teacher_weights(
             f"{_known_filenames(backbone)[0]}, 'imagenet' or a URL"
         )
     return load_state_dict_file(path), str(path)
+
+
+def teacher_weight_file(source: str, cache_dir: str | os.PathLike | None = None) -> Path | None:
+    """The local file behind a weight source that :func:`resolve_teacher_weights` reported: the path
+    itself, or a downloaded URL's file in the cache; None for random weights."""
+    if source.startswith(("http://", "https://")):
+        cache = Path(cache_dir).expanduser() if cache_dir is not None else hub_checkpoint_dir()
+        path = cache / source.rsplit("/", 1)[1]
+        return path if path.is_file() else None
+    path = Path(source)
+    return path if path.is_file() else None
