@@ -193,6 +193,7 @@ class TrainingJob:
         scaler = torch.amp.GradScaler("cuda") if use_scaler else None
 
         provenance = Provenance(to_dict(cfg), self.weight_files(), to_dict(type(cfg)()))
+        provenance.file_records()  # hash now: the files as this run read them
         start_step = resume_training(
             resume,
             self.run_dir / "checkpoints",
