@@ -131,13 +131,11 @@ def main() -> None:
     pol = [r["s_per_step"] for r in runs if r["kind"] == "policy"]
     dflt = [r["s_per_step"] for r in runs if r["kind"] == "default"]
     print(f"\n{'':<34}{'median s/step':>14}{'min':>8}{'max':>8}")
-    print(
-        f"{'policy  (' + result['policy'] + ')':<34}"[:34]
-        + f"{statistics.median(pol):>14.3f}{min(pol):>8.3f}{max(pol):>8.3f}"
-    )
-    print(
-        f"{'default (' + str(default_threads) + ' threads)':<34}{statistics.median(dflt):>14.3f}{min(dflt):>8.3f}{max(dflt):>8.3f}"
-    )
+    for label, xs in (
+        (f"policy ({result['policy'].split()[0]} threads)", pol),
+        (f"default ({default_threads} threads)", dflt),
+    ):
+        print(f"{label:<34}{statistics.median(xs):>14.3f}{min(xs):>8.3f}{max(xs):>8.3f}")
     print(
         f"default/policy per pair: median {result['ratio_median']:.2f}, 95% CI of the geometric mean "
         f"{math.exp(lo):.2f}-{math.exp(hi):.2f} | load average {load_before[0]:.1f} before, {load_after[0]:.1f} after"
