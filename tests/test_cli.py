@@ -142,6 +142,17 @@ def test_a_user_error_from_a_dataloader_worker_loses_the_worker_traceback():
     assert cli.user_error_message(info.value) == "samples/a.npz: truncated file"
 
 
+def test_asking_for_a_gpu_where_there_is_none_is_a_user_error(capsys, tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    argv = ["pretrain", QUICKSTART, "train.device=cuda", f"experiment.output_root={tmp_path}"]
+    assert cli.main(argv) == EXIT_USER_ERROR
+    err = capsys.readouterr().err
+    assert "train.device=cuda but torch sees no CUDA device" in err and "Traceback" not in err
+
+
 # ---------------------------------------------------------------------- config
 def _origins(text: str) -> dict[str, str]:
     """Dotted key → origin comment of `pixvox config` output."""

@@ -21,6 +21,7 @@ __all__ = [
     "CheckpointNotFoundError",
     "CheckpointMismatchError",
     "ResumeMismatchError",
+    "DeviceUnavailableError",
 ]
 
 #: exit status of the ``pixvox`` command after a user error (argparse uses 2 for usage errors too)
@@ -50,3 +51,7 @@ class CheckpointMismatchError(UserError, ValueError):
 class ResumeMismatchError(UserError, RuntimeError):
     """Resuming with a config or weight files that differ from the ones the checkpoint was made with;
     ``--resume force`` resumes anyway."""
+
+
+class DeviceUnavailableError(UserError, RuntimeError):
+    """The config asks for a device this machine does not have (``train.device=cuda`` without a GPU)."""
