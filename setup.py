@@ -83,6 +83,8 @@ setup(
     package_data={"pixvox": ["py.typed", "models/teacher/imagenet_classes.tsv"]},
     install_requires=INSTALL_REQUIRES,
     extras_require=EXTRAS,
+    # `pixvox pretrain|finetune|prep|config|selftest`; the module imports no torch until a verb needs it
+    entry_points={"console_scripts": ["pixvox=pixvox.cli:console_main"]},
     ext_modules=ext_modules,
     cmdclass=cmdclass,
     zip_safe=False,

@@ -1,6 +1,6 @@
 #!/usr/bin/env python
-"""Fine-tuning CLI (thin; tools/finetune_seg.sh is the launcher):
-``python tools/finetune_seg.py [CONFIG] [key=value ...] [--resume auto|PATH|none]``.
+"""Fine-tuning CLI (thin; tools/finetune_seg.sh is the launcher), the same code path as ``pixvox finetune``:
+``python tools/finetune_seg.py [CONFIG] [key=value ...] [--resume auto|PATH|none|force]``.
 
 ``--prepare-data CONFIG [key=value ...]`` only makes sure the configured labeled clouds exist
 (converting ScanNet .npy scans or generating the synthetic dataset when the config says so), then
@@ -26,7 +26,7 @@ def compare(run_dirs: list[str]) -> int:
         path = Path(d) / "eval" / "metrics.json"
         if not path.is_file():
             print(f"{path}: not found (did the run finish?)", file=sys.stderr)
-            return 1
+            return 2
         doc = json.loads(path.read_text())
         label = f"{Path(d).name} ({doc.get('init', '?')})"
         results[label] = SegmentationMetrics.from_confusion(np.asarray(doc["confusion"]), doc["class_names"])
@@ -39,21 +39,10 @@ if __name__ == "__main__":
     if "--compare" in argv:
         argv.remove("--compare")
         sys.exit(compare(argv))
-    if "--prepare-data" in argv:
-        argv.remove("--prepare-data")
-        import logging
-
-        from pixvox.config import FinetuneConfig, load_config
-        from pixvox.finetune.cli import parse_args
-        from pixvox.prep.ensure import ensure_segmentation_data
-
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-        args = parse_args(argv)
-        ensure_segmentation_data(load_config(FinetuneConfig, args.config, args.overrides))
-    else:
-        from pixvox.finetune.cli import set_thread_environment
-
-        set_thread_environment(argv)  # before torch is imported
-        from pixvox.finetune.run import main
-
-        main(argv)
+    try:
+        from pixvox.cli import main
+    except ImportError as err:  # run outside the environment
+        sys.exit(
+            f"pixvox is not importable ({err}): run `bash tools/setup_env.sh` and `source .venv/bin/activate`"
+        )
+    sys.exit(main(["finetune", *argv]))

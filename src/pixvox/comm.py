@@ -15,6 +15,8 @@ import torch.distributed as dist
 import torch.distributed.nn.functional as dist_nn
 from torch import nn
 
+from pixvox.errors import DeviceUnavailableError
+
 
 @dataclass(frozen=True)
 class DistInfo:
@@ -49,7 +51,9 @@ def init_distributed(device: str = "auto", timeout_minutes: int = 30) -> DistInf
     """
     use_cuda = torch.cuda.is_available() if device == "auto" else device == "cuda"
     if use_cuda and not torch.cuda.is_available():
-        raise RuntimeError("train.device=cuda but torch sees no CUDA device; use train.device=cpu or auto")
+        raise DeviceUnavailableError(
+            "train.device=cuda but torch sees no CUDA device; use train.device=cpu or auto"
+        )
     local_rank = int(os.environ.get("LOCAL_RANK", 0))
     world = int(os.environ.get("WORLD_SIZE", 1))
     if use_cuda:
@@ -190,6 +194,7 @@ def _spawned(local_rank: int, fn, world: int, port: int, args: tuple) -> None:
         RANK=str(local_rank),
         LOCAL_RANK=str(local_rank),
         WORLD_SIZE=str(world),
+        LOCAL_WORLD_SIZE=str(world),  # as torchrun sets it: the processes share this machine's cores
     )
     torch.set_num_threads(1)
     dist.init_process_group("gloo", rank=local_rank, world_size=world)

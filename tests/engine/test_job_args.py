@@ -33,3 +33,15 @@ def test_an_existing_file_with_equals_in_its_name_stays_the_config(tmp_path):
     assert (a.config, a.overrides) == (str(odd), ["a.b=1"])
     named = "runs/lr=0.1.yaml"  # not existing yet: the .yaml ending still marks it as a config
     assert parse_job_args("t", DEFAULT, [named]).config == named
+
+
+def test_options_may_stand_anywhere_among_config_and_overrides():
+    a = parse_job_args("t", DEFAULT, ["--prepare-data", "configs/x.yaml", "a.b=1"])
+    assert (a.config, a.overrides, a.prepare_data) == ("configs/x.yaml", ["a.b=1"], True)
+    a = parse_job_args("t", DEFAULT, ["configs/x.yaml", "--resume", "force", "a.b=1", "c.d=2"])
+    assert (a.config, a.overrides, a.resume, a.prepare_data) == (
+        "configs/x.yaml",
+        ["a.b=1", "c.d=2"],
+        "force",
+        False,
+    )

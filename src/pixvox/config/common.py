@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal, Optional
 
+from pixvox.errors import UserError
 
-class ValidationError(ValueError):
+
+class ValidationError(UserError, ValueError):
     """A config value out of its allowed range (raised from ``__post_init__``)."""
 
     def __init__(self, key: str, msg: str) -> None:
@@ -92,6 +94,9 @@ class TrainConfig:
     log_every: int = 10
     checkpoint_every: int = 1000
     keep_checkpoints: int = 3
+    #: torch/OpenMP compute threads of each process; 0 = chosen from the usable cores minus the data
+    #: workers (pixvox.engine.threads; an OMP_NUM_THREADS in the environment wins over both)
+    cpu_threads: int = 0
 
     def __post_init__(self) -> None:
         check(self.max_steps >= 1, "train.max_steps", "must be >= 1")
@@ -100,6 +105,7 @@ class TrainConfig:
         check(self.log_every >= 1, "train.log_every", "must be >= 1")
         check(self.checkpoint_every >= 1, "train.checkpoint_every", "must be >= 1")
         check(self.keep_checkpoints >= 1, "train.keep_checkpoints", "must be >= 1")
+        check(self.cpu_threads >= 0, "train.cpu_threads", "must be >= 0 (0 = chosen from the cores)")
 
 
 @dataclass

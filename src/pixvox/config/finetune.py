@@ -207,13 +207,6 @@ class FinetuneTrainConfig(TrainConfig):
     max_steps: int = 20000
     batch_size: int = 48  #: global batch (split across processes, as in pretraining); CSC: 48 on 8 GPUs
     checkpoint_every: int = 1000
-    #: torch/OpenMP threads of each process when training on CPU; 0 keeps torch's default. On a busy
-    #: machine 1 is often several times faster than 2: MinkowskiEngine's OpenMP threads spin-wait.
-    cpu_threads: int = 0
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        check(self.cpu_threads >= 0, "train.cpu_threads", "must be >= 0 (0 = torch's default)")
 
 
 @dataclass

@@ -19,6 +19,7 @@ from typing import Any, TypeVar, Union, get_args, get_origin, get_type_hints
 import yaml
 
 from pixvox.config.common import ValidationError
+from pixvox.errors import UserError
 from pixvox.io.atomic import atomic_write_text
 
 T = TypeVar("T")
@@ -26,7 +27,7 @@ BASE_KEY = "_base_"
 CLI = "command line"
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError, ValueError):
     """A config file or override that does not fit the schema."""
 
 
@@ -250,13 +251,21 @@ def load_config(cls: type[T], path: str | Path | None = None, overrides: Sequenc
 
     Without a path, the schema's defaults plus the overrides are used.
     """
+    return load_config_with_origins(cls, path, overrides)[0]
+
+
+def load_config_with_origins(
+    cls: type[T], path: str | Path | None = None, overrides: Sequence[str] = ()
+) -> tuple[T, dict[str, str]]:
+    """:func:`load_config`, plus where each key set by a file or the command line came from
+    (dotted key → resolved file path or ``"command line"``; keys absent there are defaults)."""
     if path is None:
         data, origins, source = {}, {}, "<defaults>"
     else:
         data, origins = load_yaml_tree(path)
         source = str(Path(path).resolve())
     apply_overrides(data, origins, overrides)
-    return from_dict(cls, data, origins, source)
+    return from_dict(cls, data, origins, source), origins
 
 
 def to_dict(cfg: Any) -> dict:

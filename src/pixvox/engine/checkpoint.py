@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from pixvox.errors import CheckpointError, CheckpointNotFoundError
 from pixvox.io.atomic import atomic_open
 
 NAME = re.compile(r"^step_(\d{8})\.pt$")
@@ -51,11 +52,11 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     """Load with ``weights_only=True``; a damaged file raises an error naming it."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"checkpoint not found: {path}")
+        raise CheckpointNotFoundError(f"checkpoint not found: {path}")
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:  # noqa: BLE001 - torch raises many types for damaged files
-        raise RuntimeError(
+        raise CheckpointError(
             f"cannot load checkpoint {path}: {err}. Delete it to resume from the previous one."
         ) from err
 
@@ -68,7 +69,7 @@ def resolve_resume(spec: str | None, directory: str | Path) -> Path | None:
         return latest_checkpoint(directory)
     path = Path(spec)
     if not path.is_file():
-        raise FileNotFoundError(f"--resume {spec}: no such checkpoint file")
+        raise CheckpointNotFoundError(f"--resume {spec}: no such checkpoint file")
     return path
 
 

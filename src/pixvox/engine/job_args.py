@@ -10,27 +10,49 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
+RESUME_HELP = (
+    "auto (default): continue from the newest complete checkpoint of this run if any; a checkpoint "
+    "path; 'none' to start over; 'force' (or 'force:PATH') to resume although the config or the "
+    "weight files differ from the checkpoint's"
+)
 
-def parse_job_args(
-    description: str, default_config: str, argv: Sequence[str] | None = None
-) -> argparse.Namespace:
-    """``[CONFIG] [key.sub=value ...] [--resume auto|PATH|none]`` → ``config``, ``overrides``, ``resume``.
 
-    A first argument that holds ``=`` and is neither a ``.yaml`` name nor an existing file is an
-    override of ``default_config``: ``pretrain.sh train.max_steps=10`` means the default recipe.
-    """
-    p = argparse.ArgumentParser(description=description)
+def job_parser(description: str, default_config: str, prog: str | None = None) -> argparse.ArgumentParser:
+    """The parser of ``[CONFIG] [key.sub=value ...] [--resume ...] [--prepare-data] [--debug]``."""
+    p = argparse.ArgumentParser(
+        prog=prog,
+        description=description,
+        epilog="Overrides are YAML values: train.max_steps=10 optim.lr=0.01 data.image_size=[120,160]. "
+        "Print the resolved config with `pixvox config CONFIG [overrides]`.",
+    )
     p.add_argument(
         "config", nargs="?", default=default_config, help=f"YAML config (default {default_config})"
     )
     p.add_argument("overrides", nargs="*", help="config overrides key.sub=value")
+    p.add_argument("--resume", default="auto", help=RESUME_HELP)
     p.add_argument(
-        "--resume",
-        default="auto",
-        help="auto (default): continue from the newest complete checkpoint of this run if any; "
-        "a checkpoint path; or 'none' to start over",
+        "--prepare-data",
+        action="store_true",
+        help="only make sure the config's data exist (generate or convert them where the config says "
+        "how), then exit; launchers run this once before starting the training processes",
     )
-    return split_config_and_overrides(p.parse_args(argv), default_config)
+    p.add_argument(
+        "--debug", action="store_true", help="show the traceback of user errors too (or PIXVOX_DEBUG=1)"
+    )
+    return p
+
+
+def parse_job_args(
+    description: str, default_config: str, argv: Sequence[str] | None = None, prog: str | None = None
+) -> argparse.Namespace:
+    """``[CONFIG] [key.sub=value ...] [--resume auto|PATH|none|force]`` → ``config``, ``overrides``,
+    ``resume``, ``prepare_data``, ``debug``. Options may stand anywhere among the positionals.
+
+    A first argument that holds ``=`` and is neither a ``.yaml`` name nor an existing file is an
+    override of ``default_config``: ``pretrain.sh train.max_steps=10`` means the default recipe.
+    """
+    p = job_parser(description, default_config, prog)
+    return split_config_and_overrides(p.parse_intermixed_args(argv), default_config)
 
 
 def split_config_and_overrides(args: argparse.Namespace, default_config: str) -> argparse.Namespace:

@@ -14,6 +14,8 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
+from pixvox.config import ConfigError
+
 
 def sample_seed(seed: int, epoch: int, index: int) -> int:
     return int(np.random.SeedSequence([seed, epoch, index]).generate_state(1)[0])
@@ -32,11 +34,11 @@ class ResumableBatchSampler(torch.utils.data.Sampler):
         max_steps: int | None = None,
     ) -> None:
         if global_batch_size % world_size:
-            raise ValueError(
+            raise ConfigError(
                 f"train.batch_size={global_batch_size} (global) must be divisible by the {world_size} processes"
             )
         if num_samples < global_batch_size:
-            raise ValueError(
+            raise ConfigError(
                 f"the dataset has {num_samples} samples, fewer than one global batch of {global_batch_size}; "
                 "lower train.batch_size or prepare more data"
             )

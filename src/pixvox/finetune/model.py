@@ -18,6 +18,7 @@ from pixvox.config.common import StudentConfig
 from pixvox.config.finetune import FinetuneConfig
 from pixvox.engine.checkpoint import latest_checkpoint, load_checkpoint
 from pixvox.engine.logger import log
+from pixvox.errors import CheckpointMismatchError, CheckpointNotFoundError
 from pixvox.models import LoadReport, build_student, load_student_weights
 from pixvox.sparse import features_in_input_order, sparse_tensor
 
@@ -84,7 +85,7 @@ def resolve_pretrain_checkpoint(spec: str | Path) -> Path:
             found = latest_checkpoint(folder)
             if found is not None:
                 return found
-    raise FileNotFoundError(
+    raise CheckpointNotFoundError(
         f"init.checkpoint={spec}: no pretraining checkpoint there (looked for a file, "
         f"{path}/checkpoints/step_*.pt and {path}/step_*.pt). Run the pretraining first, e.g. "
         "`bash tools/pretrain.sh` for outputs/quickstart"
@@ -107,7 +108,7 @@ def check_student_matches(state: dict[str, Any], s: StudentConfig, path: Path) -
             if (list(mine) if key == "planes" and mine is not None else mine) != theirs:
                 problems.append(f"student.{key}={theirs}")
     if problems:
-        raise ValueError(
+        raise CheckpointMismatchError(
             f"{path} was pretrained with {', '.join(problems)}; set the same in the fine-tuning config "
             f"(override e.g. {' '.join(problems)}) so features and weights match"
         )
@@ -121,11 +122,13 @@ def initialize(net: SegmentationNet, cfg: FinetuneConfig) -> tuple[LoadReport | 
     path = resolve_pretrain_checkpoint(cfg.init.checkpoint or "")
     state = load_checkpoint(path)
     if not isinstance(state.get("student"), dict):
-        raise ValueError(f"{path}: no 'student' weights inside; is it a pixvox pretraining checkpoint?")
+        raise CheckpointMismatchError(
+            f"{path}: no 'student' weights inside; is init.checkpoint a pixvox pretraining checkpoint?"
+        )
     check_student_matches(state, cfg.student, path)
     report = load_student_weights(net.student, state["student"], expected_missing_prefixes=(HEAD_PREFIX,))
     if not report.complete:
-        raise RuntimeError(f"{path}: the pretrained student does not fit this network:\n{report}")
+        raise CheckpointMismatchError(f"{path}: the pretrained student does not fit this network:\n{report}")
     dropped = [k for k in state["student"] if k.startswith(HEAD_PREFIX)]
     log.info(
         "initialized from %s: %d tensors loaded; new head %s; pretraining head %s not used; %d unexpected",

@@ -29,6 +29,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from pixvox.errors import UserError
 from pixvox.io.atomic import atomic_save_npz, atomic_write_json, sha256_file
 
 FORMAT = "pixvox.labeled_clouds"
@@ -37,7 +38,7 @@ INDEX_JSON = "index.json"
 IGNORE_INDEX = -1
 
 
-class CloudFormatError(ValueError):
+class CloudFormatError(UserError, ValueError):
     """A labeled cloud or its index is missing, corrupt or malformed (message names the file)."""
 
 

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from pixvox.errors import UserError
 from pixvox.io.atomic import atomic_write_json, atomic_write_text
 from pixvox.io.images import (
     ImageReadError,
@@ -41,7 +42,7 @@ INTRINSICS_TXT = "intrinsics.txt"
 COLOR_QUALITY = 95
 
 
-class FrameFormatError(ValueError):
+class FrameFormatError(UserError, ValueError):
     """An exported-frames folder or one of its files is missing or malformed (message names the file)."""
 
 

