@@ -11,6 +11,12 @@
 // thread stream through all [P, C] features (the hardware prefetcher fetches the other threads'
 // rows too), doubling memory traffic; owning by first pixel unbalances the work when later frames
 // revisit earlier voxels (2:1 on the 8-frame benchmark, 57:43 by majority).
+//
+// Sums and means go a run at a time: neighbouring pixels mostly share a voxel, so a run of pixels of
+// one voxel is added into a block of channels held in registers, and the voxel's row is read and
+// written once per run instead of once per pixel (the same additions in the same order, so the same
+// bits). Gather writes outputs larger than the last-level cache with streaming stores, which skip
+// reading each output line before overwriting it.
 #include <ATen/Dispatch.h>
 #include <ATen/OpMathType.h>
 #include <ATen/Parallel.h>
@@ -21,6 +27,12 @@
 #include <cstring>
 #include <type_traits>
 #include <vector>
+
+#include "cpu/isa.h"
+#if defined(PIXVOX_X86)
+#include <immintrin.h>
+#include <unistd.h>
+#endif
 
 #include "cpu/large_alloc.h"
 #include "cpu/prefetch.h"
@@ -35,14 +47,13 @@ inline bool is_nan(T x) {
   return x != x;
 }
 
-// Reduce pixels [first, pixels) whose voxel is owned by `self` (all voxels if owner is null) into acc
-// ([V, C], zero-initialised). argmax may be null for kMax when no gradient is needed.
-template <Reduce R, typename scalar_t, typename acc_t>
-void scatter_owned(const scalar_t* feats, const int64_t* index, int64_t first, int64_t pixels, int64_t voxels,
-                   int64_t channels, const int32_t* owner, int32_t self, acc_t* acc, int64_t* counts,
-                   int64_t* argmax) {
+// Max over pixels [first, pixels) whose voxel is owned by `self` (all voxels if owner is null) into
+// acc ([V, C], zero-initialised). argmax may be null when no gradient is needed.
+template <typename scalar_t, typename acc_t>
+void scatter_max_owned(const scalar_t* feats, const int64_t* index, int64_t pixels, int64_t channels,
+                       const int32_t* owner, int32_t self, acc_t* acc, int64_t* counts, int64_t* argmax) {
   const size_t row_bytes = static_cast<size_t>(channels) * sizeof(acc_t);
-  for (int64_t p = first; p < pixels; ++p) {
+  for (int64_t p = 0; p < pixels; ++p) {
     if (p + kPrefetchAhead < pixels) {
       const int64_t ahead = index[p + kPrefetchAhead];
       if (ahead >= 0 && (owner == nullptr || owner[ahead] == self)) prefetch_row(acc + ahead * channels, row_bytes);
@@ -52,35 +63,161 @@ void scatter_owned(const scalar_t* feats, const int64_t* index, int64_t first, i
     const scalar_t* f = feats + p * channels;
     acc_t* a = acc + v * channels;
     const int64_t seen = counts[v]++;
-    if constexpr (R == Reduce::kMax) {
-      if (seen == 0) {
-        for (int64_t c = 0; c < channels; ++c) a[c] = static_cast<acc_t>(f[c]);
-        if (argmax != nullptr) std::fill(argmax + v * channels, argmax + (v + 1) * channels, p);
-      } else if (argmax == nullptr) {
-        // First maximum wins ties; a NaN wins and then stays (as torch's amax propagates NaN).
-        // Non-short-circuit operators keep the loop branch-free so it vectorizes.
-        for (int64_t c = 0; c < channels; ++c) {
-          const acc_t x = static_cast<acc_t>(f[c]), cur = a[c];
-          a[c] = ((x > cur) | (is_nan(x) & !is_nan(cur))) ? x : cur;
-        }
-      } else {
-        int64_t* am = argmax + v * channels;
-        for (int64_t c = 0; c < channels; ++c) {
-          const acc_t x = static_cast<acc_t>(f[c]), cur = a[c];
-          const bool take = (x > cur) | (is_nan(x) & !is_nan(cur));
-          a[c] = take ? x : cur;
-          am[c] = take ? p : am[c];
-        }
+    if (seen == 0) {
+      for (int64_t c = 0; c < channels; ++c) a[c] = static_cast<acc_t>(f[c]);
+      if (argmax != nullptr) std::fill(argmax + v * channels, argmax + (v + 1) * channels, p);
+    } else if (argmax == nullptr) {
+      // First maximum wins ties; a NaN wins and then stays (as torch's amax propagates NaN).
+      // Non-short-circuit operators keep the loop branch-free so it vectorizes.
+      for (int64_t c = 0; c < channels; ++c) {
+        const acc_t x = static_cast<acc_t>(f[c]), cur = a[c];
+        a[c] = ((x > cur) | (is_nan(x) & !is_nan(cur))) ? x : cur;
       }
     } else {
-      for (int64_t c = 0; c < channels; ++c) a[c] += static_cast<acc_t>(f[c]);
+      int64_t* am = argmax + v * channels;
+      for (int64_t c = 0; c < channels; ++c) {
+        const acc_t x = static_cast<acc_t>(f[c]), cur = a[c];
+        const bool take = (x > cur) | (is_nan(x) & !is_nan(cur));
+        a[c] = take ? x : cur;
+        am[c] = take ? p : am[c];
+      }
     }
   }
-  if constexpr (R == Reduce::kMean) {
-    for (int64_t v = 0; v < voxels; ++v) {
-      if (counts[v] == 0 || (owner != nullptr && owner[v] != self)) continue;
+}
+
+// Channels summed in registers per pass over a run (4 AVX2 registers of float32).
+constexpr int64_t kBlock = 32;
+
+// acc_row = (fresh ? 0 : acc_row) + rows p0, p0 + 1, ..., p1 - 1 of feats, added in that order.
+template <typename scalar_t, typename acc_t>
+PIXVOX_ALWAYS_INLINE void add_run(const scalar_t* feats, int64_t p0, int64_t p1, int64_t channels, bool fresh,
+                                  acc_t* acc_row) {
+  int64_t c0 = 0;
+  for (; c0 + kBlock <= channels; c0 += kBlock) {
+    acc_t local[kBlock];
+    for (int64_t c = 0; c < kBlock; ++c) local[c] = fresh ? acc_t(0) : acc_row[c0 + c];
+    for (int64_t p = p0; p < p1; ++p) {
+      const scalar_t* f = feats + p * channels + c0;
+      for (int64_t c = 0; c < kBlock; ++c) local[c] += static_cast<acc_t>(f[c]);
+    }
+    for (int64_t c = 0; c < kBlock; ++c) acc_row[c0 + c] = local[c];
+  }
+  for (int64_t c = c0; c < channels; ++c) {
+    acc_t s = fresh ? acc_t(0) : acc_row[c];
+    for (int64_t p = p0; p < p1; ++p) s += static_cast<acc_t>(feats[p * channels + c]);
+    acc_row[c] = s;
+  }
+}
+
+#if defined(PIXVOX_X86)
+// add_run for float32 with the 32-channel blocks spelled out in four AVX2 registers (the compiler
+// kept the generic block in memory, which made the loop twice as slow on the benchmark).
+PIXVOX_TARGET_AVX2 PIXVOX_ALWAYS_INLINE void add_run_f32_avx2(const float* feats, int64_t p0, int64_t p1, int64_t channels,
+                                                     bool fresh, float* acc_row) {
+  int64_t c0 = 0;
+  for (; c0 + kBlock <= channels; c0 += kBlock) {
+    float* a = acc_row + c0;
+    __m256 l0, l1, l2, l3;
+    if (fresh) {
+      l0 = l1 = l2 = l3 = _mm256_setzero_ps();
+    } else {
+      l0 = _mm256_loadu_ps(a);
+      l1 = _mm256_loadu_ps(a + 8);
+      l2 = _mm256_loadu_ps(a + 16);
+      l3 = _mm256_loadu_ps(a + 24);
+    }
+    for (int64_t p = p0; p < p1; ++p) {
+      const float* f = feats + p * channels + c0;
+      l0 = _mm256_add_ps(l0, _mm256_loadu_ps(f));
+      l1 = _mm256_add_ps(l1, _mm256_loadu_ps(f + 8));
+      l2 = _mm256_add_ps(l2, _mm256_loadu_ps(f + 16));
+      l3 = _mm256_add_ps(l3, _mm256_loadu_ps(f + 24));
+    }
+    _mm256_storeu_ps(a, l0);
+    _mm256_storeu_ps(a + 8, l1);
+    _mm256_storeu_ps(a + 16, l2);
+    _mm256_storeu_ps(a + 24, l3);
+  }
+  for (int64_t c = c0; c < channels; ++c) {
+    float s = fresh ? 0.0f : acc_row[c];
+    for (int64_t p = p0; p < p1; ++p) s += feats[p * channels + c];
+    acc_row[c] = s;
+  }
+}
+
+#endif
+
+// End of the run of equal voxel index starting at pixel p; prefetches the accumulator row of a pixel
+// further ahead (about eight runs), so its lines arrive while this run is added.
+template <typename acc_t>
+PIXVOX_ALWAYS_INLINE int64_t run_end(const int64_t* index, int64_t p, int64_t pixels, const int32_t* owner,
+                                     int32_t self, const acc_t* acc, const int64_t* counts, int64_t channels) {
+  const int64_t v = index[p];
+  int64_t end = p + 1;
+  while (end < pixels && index[end] == v) ++end;
+  const int64_t ahead_pixel = end + 2 * kPrefetchAhead;
+  if (ahead_pixel < pixels) {
+    const int64_t ahead = index[ahead_pixel];
+    if (ahead >= 0 && (owner == nullptr || owner[ahead] == self)) {
+      prefetch_row(acc + ahead * channels, static_cast<size_t>(channels) * sizeof(acc_t));
+      prefetch(counts + ahead);
+    }
+  }
+  return end;
+}
+
+// Sum over the pixels of owned voxels (all if owner is null), a run of equal voxel at a time; rows
+// of voxels not yet seen are overwritten, not read.
+template <typename scalar_t, typename acc_t>
+void scatter_sum_runs(const scalar_t* feats, const int64_t* index, int64_t pixels, int64_t channels,
+                      const int32_t* owner, int32_t self, acc_t* acc, int64_t* counts) {
+  for (int64_t p = 0; p < pixels;) {
+    const int64_t v = index[p], end = run_end(index, p, pixels, owner, self, acc, counts, channels);
+    if (v >= 0 && (owner == nullptr || owner[v] == self)) {
+      add_run(feats, p, end, channels, counts[v] == 0, acc + v * channels);
+      counts[v] += end - p;
+    }
+    p = end;
+  }
+}
+
+#if defined(PIXVOX_X86)
+PIXVOX_TARGET_AVX2 void scatter_sum_runs_f32_avx2(const float* feats, const int64_t* index, int64_t pixels,
+                                                  int64_t channels, const int32_t* owner, int32_t self, float* acc,
+                                                  int64_t* counts) {
+  for (int64_t p = 0; p < pixels;) {
+    const int64_t v = index[p], end = run_end(index, p, pixels, owner, self, acc, counts, channels);
+    if (v >= 0 && (owner == nullptr || owner[v] == self)) {
+      add_run_f32_avx2(feats, p, end, channels, counts[v] == 0, acc + v * channels);
+      counts[v] += end - p;
+    }
+    p = end;
+  }
+}
+#endif
+
+template <typename scalar_t, typename acc_t>
+void scatter_sum(Isa isa, const scalar_t* feats, const int64_t* index, int64_t pixels, int64_t channels,
+                 const int32_t* owner, int32_t self, acc_t* acc, int64_t* counts) {
+#if defined(PIXVOX_X86)
+  if constexpr (std::is_same<scalar_t, float>::value && std::is_same<acc_t, float>::value) {
+    if (isa == Isa::kAvx2) return scatter_sum_runs_f32_avx2(feats, index, pixels, channels, owner, self, acc, counts);
+  }
+#endif
+  scatter_sum_runs(feats, index, pixels, channels, owner, self, acc, counts);
+}
+
+// Owned voxel rows after the reduction: empty ones set to 0, means divided by their counts.
+template <typename acc_t>
+void finish_rows(acc_t* acc, const int64_t* counts, int64_t voxels, int64_t channels, const int32_t* owner,
+                 int32_t self, bool mean) {
+  for (int64_t v = 0; v < voxels; ++v) {
+    if (owner != nullptr && owner[v] != self) continue;
+    acc_t* a = acc + v * channels;
+    if (counts[v] == 0) {
+      std::fill(a, a + channels, acc_t(0));
+    } else if (mean) {
       const acc_t n = static_cast<acc_t>(counts[v]);
-      acc_t* a = acc + v * channels;
       for (int64_t c = 0; c < channels; ++c) a[c] = a[c] / n;
     }
   }
@@ -96,8 +233,11 @@ std::vector<at::Tensor> scatter_to_voxels_cpu(const at::Tensor& pixel_feats_in, 
   const at::Tensor index = voxel_index_in.contiguous();
   const auto reduce = static_cast<Reduce>(reduce_code);
   const int64_t pixels = feats.size(0), channels = feats.size(1);
+  const Isa isa = cpu_isa();
 
-  at::Tensor out = zeros_large({num_voxels, channels}, feats.options());
+  // Sums and means write every row they own (finish_rows zeroes the empty ones); max needs zeros.
+  at::Tensor out = reduce == Reduce::kMax ? zeros_large({num_voxels, channels}, feats.options())
+                                          : empty_large({num_voxels, channels}, feats.options());
   at::Tensor counts = at::zeros({num_voxels}, index.options());
   const bool track_argmax = reduce == Reduce::kMax && with_argmax;
   at::Tensor argmax =
@@ -131,7 +271,7 @@ std::vector<at::Tensor> scatter_to_voxels_cpu(const at::Tensor& pixel_feats_in, 
   for (const int64_t p : first_bad) {
     TORCH_CHECK_INDEX(p < 0, "voxel_index[", p, "] = ", p < 0 ? 0 : idx[p], " is outside [-1, ", num_voxels, ")");
   }
-  if (num_voxels == 0 || pixels == 0) return {out, counts, argmax};
+  if (num_voxels == 0 || pixels == 0) return {out.zero_(), counts, argmax};
   std::vector<int32_t> owner(chunks > 1 ? num_voxels : 0, 0);
   if (chunks > 1) {
     at::parallel_for(0, num_voxels, 16384, [&](int64_t begin, int64_t end) {
@@ -149,8 +289,11 @@ std::vector<at::Tensor> scatter_to_voxels_cpu(const at::Tensor& pixel_feats_in, 
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, feats.scalar_type(), "scatter_to_voxels_cpu", [&] {
     using acc_t = at::opmath_type<scalar_t>;
     constexpr bool in_place = std::is_same<acc_t, scalar_t>::value;
-    at::Tensor acc_tensor =
-        in_place ? out : zeros_large({num_voxels, channels}, feats.options().dtype(c10::CppTypeToScalarType<acc_t>::value));
+    const auto acc_dtype = c10::CppTypeToScalarType<acc_t>::value;
+    at::Tensor acc_tensor = in_place ? out
+                            : reduce == Reduce::kMax
+                                ? zeros_large({num_voxels, channels}, feats.options().dtype(acc_dtype))
+                                : empty_large({num_voxels, channels}, feats.options().dtype(acc_dtype));
     acc_t* acc = acc_tensor.data_ptr<acc_t>();
     const scalar_t* f = feats.data_ptr<scalar_t>();
     int64_t* cnt = counts.data_ptr<int64_t>();
@@ -159,25 +302,77 @@ std::vector<at::Tensor> scatter_to_voxels_cpu(const at::Tensor& pixel_feats_in, 
     at::parallel_for(0, chunks, 1, [&](int64_t begin, int64_t end) {
       for (int64_t c = begin; c < end; ++c) {
         // A voxel's pixels may lie in any chunk, so every thread scans the whole (cheap) index.
-        const int64_t first = 0;
         const auto self = static_cast<int32_t>(c);
-        switch (reduce) {
-          case Reduce::kSum:
-            scatter_owned<Reduce::kSum>(f, idx, first, pixels, num_voxels, channels, own, self, acc, cnt, am);
-            break;
-          case Reduce::kMean:
-            scatter_owned<Reduce::kMean>(f, idx, first, pixels, num_voxels, channels, own, self, acc, cnt, am);
-            break;
-          case Reduce::kMax:
-            scatter_owned<Reduce::kMax>(f, idx, first, pixels, num_voxels, channels, own, self, acc, cnt, am);
-            break;
+        if (reduce == Reduce::kMax) {
+          scatter_max_owned(f, idx, pixels, channels, own, self, acc, cnt, am);
+          continue;
         }
+        scatter_sum(isa, f, idx, pixels, channels, own, self, acc, cnt);
+        finish_rows(acc, cnt, num_voxels, channels, own, self, reduce == Reduce::kMean);
       }
     });
     if (!in_place) out.copy_(acc_tensor);
   });
   return {out, counts, argmax};
 }
+
+namespace {
+
+#if defined(PIXVOX_X86)
+size_t last_level_cache_bytes() {
+  static const size_t bytes = [] {
+    const long l3 = sysconf(_SC_LEVEL3_CACHE_SIZE);
+    return l3 > 0 ? static_cast<size_t>(l3) : size_t(32) << 20;
+  }();
+  return bytes;
+}
+
+// Rows of row_bytes (a multiple of 32) into a 32-byte aligned output, with streaming stores.
+PIXVOX_TARGET_AVX2 void gather_rows_stream(const char* src, char* dst, const int64_t* idx, int64_t begin,
+                                           int64_t end, int64_t voxels, size_t row_bytes,
+                                           std::atomic<int64_t>& bad_pixel) {
+  const __m256i zero = _mm256_setzero_si256();
+  for (int64_t p = begin; p < end; ++p) {
+    if (p + kPrefetchAhead < end) {
+      const int64_t ahead = idx[p + kPrefetchAhead];
+      if (ahead >= 0 && ahead < voxels) prefetch_row(src + ahead * row_bytes, row_bytes);
+    }
+    const int64_t v = idx[p];
+    char* o = dst + p * row_bytes;
+    if (v >= 0 && v < voxels) {
+      const char* s = src + v * row_bytes;
+      for (size_t b = 0; b < row_bytes; b += 32) {
+        _mm256_stream_si256(reinterpret_cast<__m256i*>(o + b),
+                            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(s + b)));
+      }
+    } else {
+      if (v != -1) bad_pixel.store(p);
+      for (size_t b = 0; b < row_bytes; b += 32) _mm256_stream_si256(reinterpret_cast<__m256i*>(o + b), zero);
+    }
+  }
+  _mm_sfence();  // streaming stores are weakly ordered: publish them before the parallel region ends
+}
+#endif
+
+void gather_rows(const char* src, char* dst, const int64_t* idx, int64_t begin, int64_t end, int64_t voxels,
+                 size_t row_bytes, std::atomic<int64_t>& bad_pixel) {
+  for (int64_t p = begin; p < end; ++p) {
+    if (p + kPrefetchAhead < end) {
+      const int64_t ahead = idx[p + kPrefetchAhead];
+      if (ahead >= 0 && ahead < voxels) prefetch_row(src + ahead * row_bytes, row_bytes);
+    }
+    const int64_t v = idx[p];
+    char* o = dst + p * row_bytes;
+    if (v >= 0 && v < voxels) {
+      std::memcpy(o, src + v * row_bytes, row_bytes);
+    } else {
+      if (v != -1) bad_pixel.store(p);
+      std::memset(o, 0, row_bytes);
+    }
+  }
+}
+
+}  // namespace
 
 at::Tensor gather_from_voxels_cpu(const at::Tensor& voxel_feats_in, const at::Tensor& voxel_index_in) {
   check_gather_args(voxel_feats_in, voxel_index_in);
@@ -195,21 +390,20 @@ at::Tensor gather_from_voxels_cpu(const at::Tensor& voxel_feats_in, const at::Te
   const int64_t* idx = index.data_ptr<int64_t>();
   std::atomic<int64_t> bad_pixel{-1};
   const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(channels, 1));
+#if defined(PIXVOX_X86)
+  const bool stream = cpu_isa() == Isa::kAvx2 && row_bytes % 32 == 0 && row_bytes > 0 &&
+                      reinterpret_cast<uintptr_t>(dst) % 32 == 0 && out.nbytes() > last_level_cache_bytes();
+#else
+  const bool stream = false;
+#endif
   at::parallel_for(0, pixels, grain, [&](int64_t begin, int64_t end) {
-    for (int64_t p = begin; p < end; ++p) {
-      if (p + kPrefetchAhead < end) {
-        const int64_t ahead = idx[p + kPrefetchAhead];
-        if (ahead >= 0 && ahead < voxels) prefetch_row(src + ahead * row_bytes, row_bytes);
-      }
-      const int64_t v = idx[p];
-      char* o = dst + p * row_bytes;
-      if (v >= 0 && v < voxels) {
-        std::memcpy(o, src + v * row_bytes, row_bytes);
-      } else {
-        if (v != -1) bad_pixel.store(p);
-        std::memset(o, 0, row_bytes);
-      }
+#if defined(PIXVOX_X86)
+    if (stream) {
+      gather_rows_stream(src, dst, idx, begin, end, voxels, row_bytes, bad_pixel);
+      return;
     }
+#endif
+    gather_rows(src, dst, idx, begin, end, voxels, row_bytes, bad_pixel);
   });
   const int64_t bad = bad_pixel.load();
   TORCH_CHECK_INDEX(bad < 0, "voxel_index[", bad, "] = ", bad < 0 ? 0 : idx[bad], " is outside [-1, ", voxels, ")");
