@@ -6,12 +6,13 @@
 //   1. geometry: the world point and voxel key of every sampled column, branch-free over the row
 //      (four columns per instruction with AVX2; the same float64 operations in the same order as
 //      pixel_geometry.h, so every path and the CUDA kernel produce the same bits);
-//   2. matching: a pixel reuses the voxel of its left neighbour or of the pixel above it when the key
-//      is the same (86% of the pixels on the benchmark: a voxel spans several pixels), else asks a
-//      small per-thread cache of recent lookups (7%); the remaining keys (7%, about one per voxel
-//      and frame) are probed in the hash at the end of the row, all their table slots and then all
-//      their entries prefetched first, so their cache misses overlap instead of queueing behind
-//      branches (deferring the probes by one more row measured no different);
+//   2. matching: a pixel reuses the voxel of its left neighbour or of one of the three pixels above
+//      it when the key is the same (92% of the pixels on the benchmark: a voxel spans several
+//      pixels); the other keys (8%, about one per voxel and frame) are probed in the hash at the
+//      end of the row, all their table slots and then all their entries prefetched first, so
+//      their cache misses overlap instead of queueing behind branches. (A per-thread cache of
+//      recent lookups in front of the hash, and deferring the probes by one more row, measured
+//      no faster.)
 //   3. output: the kept pixels' (frame, v, u), points and voxel rows, written in order.
 // Profiled on 8 frames of 480x640 at 2.5 cm (perf, one thread): the per-pixel scalar geometry took
 // half the time and the old two-pass run detection a third; computing the geometry four columns at
@@ -20,6 +21,7 @@
 #include <ATen/Parallel.h>
 
 #include <cfloat>
+#include <type_traits>
 #include <vector>
 
 #include "cpu/isa.h"
@@ -159,9 +161,27 @@ PIXVOX_TARGET_AVX2 void row_geometry_avx2(const scalar_t* row, int64_t n, int64_
   for (int64_t i = n4; i < n; ++i) column_geometry(g, i, stride, v, f);
 }
 
+// The compiler does not vectorize the float → double compare-and-count loop (14 instructions
+// per pixel under callgrind); four pixels per step here.
 template <typename scalar_t>
 PIXVOX_TARGET_AVX2 int64_t count_valid_avx2(const scalar_t* row, int64_t n, int64_t stride, double lo, double hi) {
-  return count_valid_body(row, n, stride, lo, hi);
+  if (stride != 1) return count_valid_body(row, n, stride, lo, hi);
+  const __m256d zero = _mm256_setzero_pd(), finite_max = _mm256_set1_pd(DBL_MAX);
+  const __m256d low = _mm256_set1_pd(lo), high = _mm256_set1_pd(hi);
+  int64_t kept = 0, i = 0;
+  for (; i + 4 <= n; i += 4) {
+    __m256d d;
+    if constexpr (std::is_same<scalar_t, float>::value) {
+      d = _mm256_cvtps_pd(_mm_loadu_ps(row + i));
+    } else {
+      d = _mm256_loadu_pd(row + i);
+    }
+    const __m256d ok = _mm256_and_pd(
+        _mm256_and_pd(_mm256_cmp_pd(d, zero, _CMP_GT_OQ), _mm256_cmp_pd(d, finite_max, _CMP_LE_OQ)),
+        _mm256_and_pd(_mm256_cmp_pd(d, low, _CMP_GE_OQ), _mm256_cmp_pd(d, high, _CMP_LE_OQ)));
+    kept += __builtin_popcount(static_cast<unsigned>(_mm256_movemask_pd(ok)));
+  }
+  return kept + count_valid_body(row + i, n - i, 1, lo, hi);
 }
 #endif
 
@@ -173,41 +193,14 @@ int64_t count_valid(const scalar_t* row, int64_t n, int64_t stride, double lo, d
   return count_valid_body(row, n, stride, lo, hi);
 }
 
-// Per-thread memory of recent lookups: a hit costs one L2 access instead of two misses into the
-// hash (table, then entries).
-class LookupCache {
- public:
-  static constexpr int kBits = 12;
-
-  LookupCache() : slots_(size_t(1) << kBits, Slot{-1, -1, -1}) {}
-
-  // Position for a key whose slot_hash is `hash` (its top bits, independent of the table slot).
-  static size_t position(uint64_t hash) { return static_cast<size_t>(hash >> (64 - kBits)); }
-
-  bool find(size_t pos, int64_t key, int64_t batch, int64_t* index) const {
-    const Slot& s = slots_[pos];
-    if (s.key != key || s.batch != batch) return false;
-    *index = s.index;
-    return true;
-  }
-
-  void store(size_t pos, int64_t key, int64_t batch, int64_t index) { slots_[pos] = Slot{key, batch, index}; }
-
- private:
-  struct Slot {
-    int64_t key, batch, index;
-  };
-  std::vector<Slot> slots_;
-};
-
 struct Hash {
   const int32_t* table;
   uint64_t mask;
   const int64_t* entries;
 };
 
-// Matching state of one thread: the row above (its keys and voxel rows), the cache, and the hash
-// probes of the row being matched.
+// Matching state of one thread: the row above (its keys and voxel rows) and the hash probes of the
+// row being matched.
 struct Matcher {
   std::vector<int64_t> above_key, above_index, next_key, next_index;
   bool have_above = false;
@@ -215,50 +208,59 @@ struct Matcher {
     uint64_t hash;
     int64_t key;
   };
-  std::vector<Miss> misses;  // probes of the row just matched
+  std::vector<Miss> misses;  // keys of the row to probe in the hash: [0, num_misses)
+  struct Pending {
+    int64_t out, column;  // an output waiting for probe kFirstPending - vidx[out]
+  };
+  std::vector<Pending> pending;  // [0, num_pending)
+  int64_t num_misses = 0, num_pending = 0;
   std::vector<int64_t> resolved;
-  int64_t row_first = 0, row_end = 0, row_batch = 0;  // that row's output range and scene sample
-  LookupCache cache;
 
+  // Room for a row of n columns (at most one miss and one pending output per column).
   void resize(int64_t n) {
-    for (auto* v : {&above_key, &above_index, &next_key, &next_index}) v->resize(n);
+    for (auto* v : {&above_key, &above_index, &next_key, &next_index, &resolved}) v->resize(n);
+    misses.resize(n);
+    pending.resize(n);
   }
 
-  // Probe the row's pending keys; patch its outputs and the row-above arrays.
-  void resolve(const Hash& h, int64_t* vidx) {
-    if (misses.empty()) return;
+  // Probe the row's keys in the hash; patch its waiting outputs and the row-above arrays.
+  void resolve(const Hash& h, int64_t batch, int64_t* vidx) {
     // Issue every probe's second load (the slots were prefetched while the row was matched)
     // before waiting on any of them.
-    for (const Miss& miss : misses) {
-      const int32_t row = h.table[miss.hash & h.mask];
+    for (int64_t k = 0; k < num_misses; ++k) {
+      const int32_t row = h.table[misses[k].hash & h.mask];
       if (row != kEmptySlot) prefetch(h.entries + 2 * static_cast<int64_t>(row));
     }
-    resolved.resize(misses.size());
-    for (size_t k = 0; k < misses.size(); ++k) {
-      const Miss& miss = misses[k];
-      resolved[k] = hash_find_from(h.table, h.mask, h.entries, miss.key, row_batch, miss.hash & h.mask);
-      cache.store(LookupCache::position(miss.hash), miss.key, row_batch, resolved[k]);
+    for (int64_t k = 0; k < num_misses; ++k) {
+      resolved[k] = hash_find_from(h.table, h.mask, h.entries, misses[k].key, batch, misses[k].hash & h.mask);
     }
-    for (int64_t j = row_first; j < row_end; ++j) {
-      if (vidx[j] <= kFirstPending) vidx[j] = resolved[kFirstPending - vidx[j]];
+    for (int64_t k = 0; k < num_pending; ++k) {
+      const Pending& p = pending[k];
+      const int64_t index = resolved[kFirstPending - vidx[p.out]];
+      vidx[p.out] = index;
+      above_index[p.column] = index;
     }
-    for (int64_t& index : above_index) {
-      if (index <= kFirstPending) index = resolved[kFirstPending - index];
-    }
-    misses.clear();
+    num_misses = num_pending = 0;
   }
 };
 
-// Steps 2 and 3 for one row: writes the row's kept pixels from position `out` on. Keys that need
-// the hash get a pending row (kFirstPending - m) until Matcher::resolve, right after.
+// Steps 2 and 3 for one row: writes the row's kept pixels from position `out` on. A key that needs
+// the hash gets a pending row (kFirstPending - m) until Matcher::resolve, right after.
 template <typename scalar_t>
 void write_row(const RowGeometry& g, int64_t n, int64_t stride, int64_t frame, int64_t v, int64_t batch,
                int64_t out, int64_t* bvu, scalar_t* pts, int64_t* vidx, const Hash* hash, Matcher& m) {
-  const int64_t first = out;
   int64_t prev_key = -1, prev_index = -1;
+  const int64_t* above_key = m.above_key.data();
+  const int64_t* above_index = m.above_index.data();
+  int64_t* next_key = m.next_key.data();
+  int64_t* next_index = m.next_index.data();
+  Matcher::Miss* misses = m.misses.data();
+  Matcher::Pending* pending = m.pending.data();
+  int64_t num_misses = 0, num_pending = 0;
+  const bool above = m.have_above;
   for (int64_t i = 0; i < n; ++i) {
     if (!g.valid[i]) {
-      if (hash != nullptr) m.next_key[i] = -1;
+      if (hash != nullptr) next_key[i] = -1;
       continue;
     }
     bvu[3 * out] = frame;
@@ -274,28 +276,30 @@ void write_row(const RowGeometry& g, int64_t n, int64_t stride, int64_t frame, i
         index = -1;
       } else if (key == prev_key) {
         index = prev_index;
-      } else if (m.have_above && key == m.above_key[i]) {
-        index = m.above_index[i];
+      } else if (above && key == above_key[i]) {
+        index = above_index[i];
+      } else if (above && i + 1 < n && key == above_key[i + 1]) {  // voxel faces cross rows diagonally
+        index = above_index[i + 1];
+      } else if (above && i > 0 && key == above_key[i - 1]) {
+        index = above_index[i - 1];
       } else {
         const uint64_t h = slot_hash(key, batch);
-        if (!m.cache.find(LookupCache::position(h), key, batch, &index)) {
-          index = kFirstPending - static_cast<int64_t>(m.misses.size());
-          m.misses.push_back({h, key});
-          prefetch(hash->table + (h & hash->mask));
-        }
+        index = kFirstPending - num_misses;
+        misses[num_misses++] = {h, key};
+        prefetch(hash->table + (h & hash->mask));
       }
+      if (index <= kFirstPending) pending[num_pending++] = {out, i};
       vidx[out] = index;
-      m.next_key[i] = key;
-      m.next_index[i] = index;
+      next_key[i] = key;
+      next_index[i] = index;
       prev_key = key;
       prev_index = index;
     }
     ++out;
   }
   if (hash == nullptr) return;
-  m.row_first = first;
-  m.row_end = out;
-  m.row_batch = batch;
+  m.num_misses = num_misses;
+  m.num_pending = num_pending;
   m.above_key.swap(m.next_key);
   m.above_index.swap(m.next_index);
   m.have_above = true;
@@ -379,7 +383,7 @@ std::vector<at::Tensor> pixel_to_voxel_cpu(const at::Tensor& depth_in, const at:
         row_geometry_generic(row_ptr(r), columns, stride, v, f, g);
 #endif
         write_row(g, columns, stride, frame, v, fb[frame], offsets[r], bvu, pts, vidx, lookup ? &hash : nullptr, m);
-        if (lookup) m.resolve(hash, vidx);
+        if (lookup) m.resolve(hash, fb[frame], vidx);
       }
     });
   });
