@@ -44,6 +44,15 @@ def test_split_steps_partitions_each_step_and_names_the_gaps():
     )
 
 
+def test_data_wait_comes_out_of_the_loop_gap_unless_marked():
+    steps = [{"step": 2.0, "loop": 0.5, "transfer": 1.5}]
+    bench.add_data_waits(steps, [0.2])
+    assert steps == [{"step": 2.0, "loop": pytest.approx(0.3), "transfer": 1.5, "data_wait": 0.2}]
+    marked = [{"step": 2.0, "loop": 0.1, "data_wait": 0.4, "transfer": 1.5}]  # the loop marks its own
+    bench.add_data_waits(marked, [0.2])
+    assert marked == [{"step": 2.0, "loop": 0.1, "data_wait": 0.4, "transfer": 1.5}]
+
+
 def test_bench_times_the_real_job(tiny_fusions, tmp_path, monkeypatch):
     scratch = tmp_path / "scratch"
     scratch.mkdir()

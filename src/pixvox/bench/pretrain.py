@@ -136,6 +136,18 @@ def split_steps(
     return steps
 
 
+def add_data_waits(steps: list[dict[str, float]], waits: list[float] | None) -> None:
+    """Move each step's data wait (the trainer's accounting) out of its ``loop`` gap, where it lies.
+
+    Nothing changes when the loop marks a ``data_wait`` stage itself or no waits are known.
+    """
+    if waits is None or any("data_wait" in split for split in steps):
+        return
+    for split, wait in zip(steps, waits):
+        wait = min(wait, split.get("loop", 0.0))
+        split["data_wait"], split["loop"] = wait, split.get("loop", 0.0) - wait
+
+
 def _data_waits(metrics_path: Path, count: int) -> list[float] | None:
     """Seconds each of the last ``count`` steps waited for data, from the trainer's metrics.jsonl."""
     if not metrics_path.is_file():
@@ -211,11 +223,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             shutil.rmtree(run_root, ignore_errors=True)
     if len(steps) != a.steps:
         raise RuntimeError(f"expected {a.steps} timed steps, the recorder saw {len(steps)}")
-    if waits is not None:
-        for split, wait in zip(steps, waits):
-            # The trainer's data wait lies inside the loop gap before the step function.
-            wait = min(wait, split.get("loop", 0.0))
-            split["data_wait"], split["loop"] = wait, split.get("loop", 0.0) - wait
+    add_data_waits(steps, waits)
     names = [n for n in STAGE_ORDER if any(n in s for s in steps)]
     names += [n for s in steps for n in s if n not in names and n != "step"]
     names = list(dict.fromkeys(names))
@@ -233,9 +241,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "warmup": a.warmup,
         "step_seconds": median_step,
         "step_seconds_spread": _spread(step_s),
-        "data_wait_fraction": None
-        if waits is None
-        else statistics.median(s["data_wait"] / s["step"] for s in steps),
+        "data_wait_fraction": statistics.median(s["data_wait"] / s["step"] for s in steps)
+        if all("data_wait" in s for s in steps)
+        else None,
         "stages": {n: _spread([s.get(n, 0.0) for s in steps]) for n in names},
         "frames_per_second": cfg.train.batch_size / median_step,
         "max_steps": cfg.train.max_steps,
