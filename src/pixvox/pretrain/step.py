@@ -7,6 +7,7 @@ from typing import Any
 import torch
 
 from pixvox.config.pretrain import PretrainConfig
+from pixvox.engine import timing
 from pixvox.engine.trainer import StepOutput
 from pixvox.losses import (
     InfoNCEResult,
@@ -22,11 +23,13 @@ from pixvox.pretrain.model import uses_pointcontrast, uses_ppkt
 PAIR_STREAM = 0x5BD1E995  # decorrelates pair sampling from the augmentation stream of the same seed
 
 
+@timing.timed("transfer")
 def to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
     non_blocking = device.type == "cuda"
     return {k: v.to(device, non_blocking=non_blocking) if torch.is_tensor(v) else v for k, v in batch.items()}
 
 
+@timing.timed("matching")
 def match_pixels(
     batch: dict[str, Any], voxel_size: float, depth_min: float, depth_max: float
 ) -> dict[str, torch.Tensor]:
@@ -71,6 +74,16 @@ class PretrainStep:
         )
         self.quota = max(1, cfg.loss.num_pairs // cfg.train.batch_size)
         self.pc_quota = max(1, cfg.loss.pointcontrast_pairs // cfg.train.batch_size)
+        # Stage timers for pixvox.bench.pretrain (forward hooks; one global read while nothing records).
+        net = getattr(model, "module", model)  # DDP keeps the network in .module
+        timing.time_module(model, "forward")
+        parts = {
+            "student_forward": getattr(net, "student", None),
+            "teacher_forward": getattr(net, "teacher", None),
+        }
+        for name, part in [*parts.items(), ("loss", self.ppkt), ("loss", self.pointcontrast)]:
+            if isinstance(part, torch.nn.Module):
+                timing.time_module(part, name)
 
     def losses(
         self, batch: dict[str, Any], gather: bool = True
@@ -84,6 +97,7 @@ class PretrainStep:
         if self.ppkt is not None:
             d = self.cfg.data
             mt = match_pixels(batch, d.voxel_size, d.depth_min, d.depth_max)
+            timing.begin("pairs")
             if self.cfg.loss.pixel_level:
                 pairs = select_pixel_pairs(mt["voxel"], mt["sample"], seeds, self.quota)
             else:
@@ -91,6 +105,7 @@ class PretrainStep:
             sel = pairs.pixel_index
             fmap = out["pixel_feats"]
             pixel_feats = fmap.permute(0, 2, 3, 1)[mt["frame"][sel], mt["v"][sel], mt["u"][sel]]
+            timing.end("pairs")
             res: InfoNCEResult = self.ppkt(
                 out["voxel_feats"], pixel_feats, pairs.pair_voxel, pairs.pixel_pair, gather=gather
             )
@@ -104,6 +119,7 @@ class PretrainStep:
             )
             items += pairs.pair_voxel.numel()
         if self.pointcontrast is not None:
+            timing.begin("pairs")
             i1, i2 = select_point_pairs(
                 batch["orig_to_aug"],
                 batch["orig_to_aug2"],
@@ -111,6 +127,7 @@ class PretrainStep:
                 [s ^ 0x2545F491 for s in seeds],
                 self.pc_quota,
             )
+            timing.end("pairs")
             res = self.pointcontrast(out["voxel_feats"], out["voxel_feats2"], i1, i2, gather=gather)
             w = self.cfg.loss.pointcontrast_weight if self.ppkt is not None else 1.0
             total = total + w * res.loss
