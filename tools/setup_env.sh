@@ -4,7 +4,11 @@
 # MinkowskiEngine links against, MinkowskiEngine 0.5.4 built from its source release with the patches in
 # patches/minkowskiengine/ (once, into a wheel cache keyed by Python, torch, CUDA and the patch set), then
 # cuda_ext and pixvox itself (editable, with test extras).
-# A second run on a ready machine only checks and finishes in seconds.
+#
+# A run that finds the environment as the last successful run left it finishes in well under a second:
+# that run wrote a stamp keyed by everything that decides the install (Python, the installed packages,
+# nvcc, this script, setup.py, pyproject.toml, cuda_ext/ and the patch set), and any change to one of
+# them re-runs the checks. PIXVOX_SETUP_FORCE=1 re-runs them regardless.
 #
 # Environment variables (all optional):
 #   PIXVOX_VENV         where the virtual environment lives           (default: <repo>/.venv)
@@ -14,6 +18,7 @@
 #   PIXVOX_CUDA         auto | 0 | 1: build CUDA kernels              (default: auto = nvcc and a CUDA torch present)
 #   PIXVOX_NO_VENV=1    install into the active interpreter instead (Docker, conda)
 #   PIXVOX_ME_SDIST     a local MinkowskiEngine-0.5.4.tar.gz (offline machines; checked against its sha256)
+#   PIXVOX_SETUP_FORCE=1  ignore the stamp and re-run every check
 #   TORCH_CUDA_ARCH_LIST  CUDA architectures to compile for (e.g. "8.0;9.0")
 set -euo pipefail
 
@@ -26,6 +31,37 @@ T0=$(date +%s)
 say()  { printf '\033[1m[setup_env]\033[0m %s\n' "$*"; }
 die()  { printf '\033[1;31m[setup_env] error:\033[0m %s\n' "$*" >&2; exit 1; }
 PATCH_DIR="$REPO/patches/minkowskiengine"
+
+# ---------------------------------------------------------------- 0. stamp: nothing changed, nothing to do
+if [[ "${PIXVOX_NO_VENV:-0}" == "1" ]]; then
+    STAMP_PY="$(command -v python3 || command -v python || true)"
+else
+    STAMP_PY="${PIXVOX_VENV:-$REPO/.venv}/bin/python"
+fi
+# What decides the install, read without importing torch: the interpreter and the distributions
+# installed for it, MinkowskiEngine's patch-set marker, nvcc, pixvox's built extension, the inputs of the
+# build, and the variables above.
+stamp_key() {
+    "$STAMP_PY" -I -S -c '
+import glob, os, sys, sysconfig
+site = sysconfig.get_paths()["purelib"]
+print(sys.executable, sys.version.split()[0], site)
+print(*sorted(os.path.basename(p) for p in glob.glob(os.path.join(site, "*.dist-info"))))
+marker = os.path.join(site, "MinkowskiEngine", "_pixvox_patches.py")
+print(open(marker).read() if os.path.exists(marker) else "no MinkowskiEngine patch marker")
+' || return 1
+    if command -v nvcc >/dev/null; then nvcc --version | tail -n 2; else echo "no nvcc"; fi
+    (cd "$REPO" && ls -l src/pixvox/_ext*.so 2>/dev/null || echo "no _ext")
+    (cd "$REPO" && find tools/setup_env.sh setup.py pyproject.toml cuda_ext "$PATCH_DIR" -type f \
+        -not -name '*.pyc' -print0 | sort -z | xargs -0 sha256sum)
+    env | grep -E '^(PIXVOX_(TORCH_SPEC|CUDA|NO_VENV|VENV|ME_SDIST)|TORCH_CUDA_ARCH_LIST)=' | sort || true
+}
+STAMP="$REPO/build/.pixvox-setup-stamp-$(printf '%s' "$STAMP_PY" | sha256sum | cut -c1-12)"
+if [[ "${PIXVOX_SETUP_FORCE:-0}" != "1" && -x "$STAMP_PY" && -f "$STAMP" ]] \
+        && key="$(stamp_key 2>/dev/null)" && [[ "$(sha256sum <<<"$key" | cut -c1-64)" == "$(cat "$STAMP")" ]]; then
+    say "environment unchanged since its last successful setup (stamp $STAMP); nothing to do"
+    exit 0
+fi
 
 # ---------------------------------------------------------------- 1. virtual environment
 if [[ "${PIXVOX_NO_VENV:-0}" == "1" ]]; then
@@ -228,4 +264,8 @@ fi
 
 "$PY" -c 'import pixvox, MinkowskiEngine' || die "'import pixvox, MinkowskiEngine' fails with $PY"
 "$PY" -c 'import pixvox, pixvox.sparse as s; print("[setup_env] pixvox", pixvox.__version__, "| MinkowskiEngine", s.ME.__version__, "| cuda_ext:", pixvox.ext_status())'
+# Everything checked out: record the state, so that the next run with nothing changed stops at step 0.
+if key="$(stamp_key)"; then
+    mkdir -p "$(dirname "$STAMP")" && sha256sum <<<"$key" | cut -c1-64 > "$STAMP.partial" && mv "$STAMP.partial" "$STAMP"
+fi
 say "done in $(( $(date +%s) - T0 )) s. Activate with: source ${VENV:-<active env>}/bin/activate"
