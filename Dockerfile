@@ -7,7 +7,7 @@
 #       pixvox configs/pretrain/scannet_ppkt_res16unet34c.yaml [overrides...]
 #
 # Needs BuildKit (the default builder since Docker 23) for the cache mount below. Build arguments,
-# Apptainer and SLURM use: docs/cluster.md. tests/test_packaging.py checks the versions here against
+# Apptainer and SLURM use: docs/cluster.md. tests/packaging/ checks the versions here against
 # setup.py.
 
 # The CUDA of the base image must match the CUDA the torch wheel was built with: PyPI's torch 2.13.0
@@ -46,24 +46,27 @@ ENV DEBIAN_FRONTEND=noninteractive \
     TORCH_CUDA_ARCH_LIST=${TORCH_CUDA_ARCH_LIST} \
     TORCH_ELASTIC_SHUTDOWN_TIMEOUT=90
 
-# Only what the setup script cannot install itself: Python with venv and headers, a C++ toolchain, and
-# tini, which passes `docker stop`'s SIGTERM on to the training processes so they save a checkpoint.
+# Only what the setup script cannot install itself: Python with venv and headers, a C++ toolchain, patch
+# (for the MinkowskiEngine patch set), and tini, which passes `docker stop`'s SIGTERM on to the training
+# processes so they save a checkpoint.
 # Versions are not pinned: the base image tag fixes the Ubuntu release, whose archive drops old versions.
 # hadolint ignore=DL3008
 RUN apt-get update \
     && apt-get install -y --no-install-recommends \
-        build-essential ca-certificates python3 python3-dev python3-venv tini \
+        build-essential ca-certificates patch python3 python3-dev python3-venv tini \
     && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /workspace/pixvox
 
 # Just the inputs of the install, so that editing configs, tools or docs does not rebuild this layer.
 COPY tools/setup_env.sh tools/setup_env.sh
+COPY patches/ patches/
 COPY setup.py pyproject.toml ./
 COPY cuda_ext/ cuda_ext/
 COPY src/ src/
 
-# torch, OpenBLAS (apt-get inside the script), MinkowskiEngine and cuda_ext. The cache mount keeps pip's
+# torch, OpenBLAS (apt-get inside the script), MinkowskiEngine (source release + patches/minkowskiengine/)
+# and cuda_ext. The cache mount keeps pip's
 # downloads and the MinkowskiEngine wheel between builds, so a change under src/ reinstalls in minutes
 # instead of recompiling MinkowskiEngine; it is not part of the image.
 RUN --mount=type=cache,target=/root/.cache \

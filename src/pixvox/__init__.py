@@ -6,16 +6,7 @@ Data flows one way: ``pixvox.prep`` → prepared files → ``pixvox.datasets`` �
 
 from __future__ import annotations
 
-import collections
-import collections.abc
-
 __version__ = "0.1.0"
-
-# MinkowskiEngine 0.5.4 does `from collections import Sequence`, removed in Python 3.10. Restoring the
-# alias here (it costs nothing and imports nothing) lets `import pixvox, MinkowskiEngine` work as well
-# as `from pixvox.sparse import ME`; pixvox.sparse repeats it for code that loads that module alone.
-if not hasattr(collections, "Sequence"):
-    collections.Sequence = collections.abc.Sequence  # type: ignore[attr-defined]
 
 
 def ext_status() -> str:

@@ -1,11 +1,13 @@
-"""The one place that imports MinkowskiEngine (0.5.4).
+"""The one place that imports MinkowskiEngine (0.5.4, built with pixvox's patch set).
 
-Importing this module
-- applies the Python >= 3.10 compatibility fix (0.5.4 still uses ``collections.Sequence``),
-- sets a safe OpenBLAS thread default (one thread per process: 0.5.4's CPU kernels call BLAS from
-  several OpenMP threads, and nested BLAS threads only oversubscribe the cores),
-- exposes ``ME`` and :func:`sparse_tensor`, which refuses empty inputs: a convolution on an empty
-  sparse tensor segfaults in 0.5.4, so we raise a Python error before one can reach it,
+``tools/setup_env.sh`` builds the engine from its source release with ``patches/minkowskiengine/``
+applied (Python >= 3.10 and torch 2 compatibility, no crash on empty tensors, CPU threading; see
+docs/minkowskiengine.md). Importing this module
+- sets a safe OpenBLAS thread default (one thread per process: the engine's CPU kernels call BLAS
+  from inside their own OpenMP threads, and nested BLAS threads only oversubscribe the cores),
+- exposes ``ME``, :data:`ENGINE_PATCHES` (the patches the installed engine carries; empty for an
+  engine not built by the setup script) and :func:`sparse_tensor`, which validates its inputs and
+  refuses empty ones with a message that names the likely cause,
 - maps a network's output rows back to the rows of its input (:func:`features_in_input_order`):
   MinkowskiEngine stores rows in the order of its coordinate map, which need not be the order the
   coordinates were given in (the CUDA map orders them by its hash table).
@@ -15,15 +17,10 @@ Everything else in pixvox writes ``from pixvox.sparse import ME``.
 
 from __future__ import annotations
 
-import collections
-import collections.abc
 import os
 
 # Must happen before OpenBLAS is loaded (first import of MinkowskiEngine or numpy's BLAS use).
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-
-if not hasattr(collections, "Sequence"):  # removed from `collections` in Python 3.10
-    collections.Sequence = collections.abc.Sequence  # type: ignore[attr-defined]
 
 import warnings  # noqa: E402
 
@@ -36,14 +33,25 @@ try:
         import MinkowskiEngine as ME  # noqa: E402,N817
 except ImportError as err:  # pragma: no cover - depends on the environment
     raise ImportError(
-        "MinkowskiEngine 0.5.4 is not importable in this environment "
-        f"({err}). Run `bash tools/setup_env.sh` from the repository root and activate .venv/."
+        f"MinkowskiEngine 0.5.4 is not importable in this environment ({err}). pixvox needs the engine "
+        "built with its patch set (patches/minkowskiengine/): run `bash tools/setup_env.sh` from the "
+        "repository root and activate .venv/."
     ) from err
 # 0.5.4 instantiates its autograd Functions on every call, which newer torch warns about each time.
 warnings.filterwarnings("ignore", message=".*should not be instantiated.*", category=DeprecationWarning)
 
+try:
+    from MinkowskiEngine import _pixvox_patches  # written by tools/setup_env.sh into the build
+
+    ENGINE_PATCHES: tuple[str, ...] = tuple(_pixvox_patches.PATCHES)
+    ENGINE_PATCH_SET: str | None = _pixvox_patches.PATCH_SET
+except ImportError:  # an engine built elsewhere
+    ENGINE_PATCHES, ENGINE_PATCH_SET = (), None
+
 __all__ = [
     "ME",
+    "ENGINE_PATCHES",
+    "ENGINE_PATCH_SET",
     "EmptySparseTensorError",
     "RowMappingError",
     "sparse_tensor",
@@ -54,7 +62,7 @@ __all__ = [
 
 
 class EmptySparseTensorError(ValueError):
-    """A sparse tensor with no points was about to reach MinkowskiEngine (which would crash)."""
+    """A sample or batch has no voxels: nothing to learn from, and almost always a data problem."""
 
 
 class RowMappingError(ValueError):
@@ -66,8 +74,8 @@ def check_not_empty(x: ME.SparseTensor | torch.Tensor, what: str = "sparse tenso
     n = x.C.shape[0] if isinstance(x, ME.SparseTensor) else x.shape[0]
     if n == 0:
         raise EmptySparseTensorError(
-            f"{what} has no points; MinkowskiEngine 0.5.4 segfaults when convolving an empty sparse "
-            "tensor. Skip this sample (no valid voxels) or check the input depth / voxel size."
+            f"{what} has no points: no valid voxels in this sample. Skip the sample, or check the "
+            "input depth (units, invalid values) and the voxel size."
         )
 
 
