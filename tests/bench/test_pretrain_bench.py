@@ -79,7 +79,8 @@ def test_bench_times_the_real_job(tiny_fusions, tmp_path, monkeypatch):
     assert 0.5 * result["step_seconds"] < medians < 1.5 * result["step_seconds"]
     assert 0.0 <= result["data_wait_fraction"] < 1.0
     assert result["frames_per_second"] == pytest.approx(4 / result["step_seconds"])
-    assert not list(scratch.iterdir())  # the temporary run folder is gone
+    # The temporary run folder is gone (torch may leave its own compile cache in the temp dir).
+    assert not [p for p in scratch.iterdir() if p.name.startswith("pixvox_bench_pretrain_")]
 
 
 def test_missing_data_names_the_command(tmp_path):

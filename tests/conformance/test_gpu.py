@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pixvox.conformance.gpu import GPU_ONLY, UNGUARDED, classify, classify_source
+from pixvox.conformance.gpu import CPU_THEN_GPU, GPU_ONLY, UNGUARDED, classify, classify_source
 
 CASES = {
     "guard first": (
@@ -74,10 +74,37 @@ CASES = {
     "integer device index": (
         """
         def test(self):
-            y = pool(SparseTensor(feats, coords))
             x = SparseTensor(feats, coords, device=0)
         """,
         UNGUARDED,
+    ),
+    "cpu part, then unguarded gpu part": (
+        """
+        def test(self):
+            y = pool(SparseTensor(feats, coords))
+            x = SparseTensor(feats, coords, device=0)
+        """,
+        CPU_THEN_GPU,
+    ),
+    "the engine's own guard": (
+        """
+        def test(self):
+            print("x")
+            if not ME.is_cuda_available():
+                return
+            x = x.cuda()
+        """,
+        GPU_ONLY,
+    ),
+    "cpu part, then the engine's guard": (
+        """
+        def test(self):
+            y = conv(x)
+            if not ME.is_cuda_available():
+                return
+            x = x.to("cuda")
+        """,
+        None,
     ),
     "to an integer device": (
         """

@@ -51,8 +51,10 @@ def test_upstream_suite_passes_on_the_installed_engine(suite, shared_data, tmp_p
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     counts = result["counts"]
     # Floors, so that a harness that silently skips everything cannot pass: 2026-12 on the CPU build,
-    # 82 passed (see docs/minkowskiengine.md).
-    assert counts["passed"] >= 75, counts
+    # 69 passed, 17 of them up to their unguarded CUDA part (see docs/minkowskiengine.md).
+    assert counts["passed"] >= 65, counts
+    full = [r for r in result["results"] if r["outcome"] == "passed" and not r["reason"]]
+    assert len(full) >= 50, counts
     for r in result["results"]:
         if r["outcome"] == "excluded":
             assert r["reason"] == exclusions.EXCLUDED[r["test"]]

@@ -57,9 +57,9 @@ def load_room(room: Path, quarter: bool = False) -> tuple[np.ndarray, np.ndarray
 
 def voxel_input(xyz: np.ndarray, rgb: np.ndarray, voxel_size: float) -> tuple[torch.Tensor, torch.Tensor]:
     """Batched int32 coordinates ``[V, 4]`` and float32 mean colors in [-0.5, 0.5] ``[V, 3]``."""
-    coords, _, mean = voxelize(torch.from_numpy(xyz), voxel_size, torch.from_numpy(rgb).float())
+    coords, _, mean = voxelize(xyz, voxel_size, rgb)  # NumPy: int32 coords, float64 mean colors
     assert mean is not None
-    return batched_coordinates([coords]), (mean / 255.0 - 0.5).float()
+    return batched_coordinates([torch.from_numpy(coords)]), torch.from_numpy(mean / 255.0 - 0.5).float()
 
 
 def thread_cpu_seconds() -> dict[int, float]:

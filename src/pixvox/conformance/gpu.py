@@ -2,10 +2,13 @@
 
 The engine's suite mixes three kinds of test bodies:
 
-- GPU-only: the body starts with ``if not torch.cuda.is_available(): return`` and so passes without
+- GPU-only: the body starts with ``if not torch.cuda.is_available(): return`` (or
+  ``ME.is_cuda_available()``) and so passes without
   testing anything on a machine without a GPU; reported as skipped instead of passed.
 - unguarded: CUDA is used (``device="cuda"``, ``device=0``, ``.cuda()``, ``.to(0)``,
   ``torch.cuda.DoubleTensor``) before any such guard; without a GPU it errors ("Torch not compiled with CUDA"), so it is skipped.
+- CPU then unguarded GPU: a CPU part (real checks) followed by CUDA use without a guard; these run,
+  and a failure that is only "no CUDA here", raised by the GPU part, counts as the CPU part passing.
 - CPU: everything else, including tests with a CPU part followed by a guarded GPU part; these run.
 """
 
@@ -18,17 +21,22 @@ from typing import Callable
 
 GPU_ONLY = "gpu-only"
 UNGUARDED = "unguarded"
+CPU_THEN_GPU = "cpu-then-gpu"
 
 
 def _is_availability_check(node: ast.AST) -> bool:
-    """``torch.cuda.is_available()`` (or ``cuda.is_available()``)."""
-    return (
-        isinstance(node, ast.Call)
-        and isinstance(node.func, ast.Attribute)
-        and node.func.attr == "is_available"
-        and isinstance(node.func.value, ast.Attribute)
-        and node.func.value.attr == "cuda"
-    )
+    """``torch.cuda.is_available()`` (or ``cuda.is_available()``), or the engine's own
+    ``ME.is_cuda_available()`` (several tests guard their GPU part with it)."""
+    if not isinstance(node, ast.Call):
+        return False
+    func = node.func
+    if isinstance(func, ast.Name):
+        return func.id == "is_cuda_available"
+    if not isinstance(func, ast.Attribute):
+        return False
+    if func.attr == "is_cuda_available":
+        return True
+    return func.attr == "is_available" and isinstance(func.value, ast.Attribute) and func.value.attr == "cuda"
 
 
 def _is_no_gpu_return(stmt: ast.stmt) -> bool:
@@ -84,7 +92,8 @@ def _is_trivial(stmt: ast.stmt) -> bool:
 
 
 def classify_source(source: str) -> str | None:
-    """:data:`GPU_ONLY`, :data:`UNGUARDED` or None (a CPU test) for one test function's source."""
+    """:data:`GPU_ONLY`, :data:`UNGUARDED`, :data:`CPU_THEN_GPU` or None (a CPU test) for one test
+    function's source."""
     tree = ast.parse(textwrap.dedent(source))
     func = tree.body[0]
     if not isinstance(func, (ast.FunctionDef, ast.AsyncFunctionDef)):
@@ -93,7 +102,7 @@ def classify_source(source: str) -> str | None:
         if _is_no_gpu_return(stmt):
             return GPU_ONLY if all(_is_trivial(s) for s in func.body[:i]) else None
         if _mentions_cuda(stmt):
-            return UNGUARDED
+            return UNGUARDED if all(_is_trivial(s) for s in func.body[:i]) else CPU_THEN_GPU
     return None
 
 

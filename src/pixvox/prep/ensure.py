@@ -21,8 +21,9 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
-from pixvox.config import FinetuneConfig, PretrainConfig, load_config
+from pixvox.config import ConfigError, FinetuneConfig, PretrainConfig, load_config
 from pixvox.config.pretrain import SyntheticDataConfig
+from pixvox.errors import MissingDataError
 from pixvox.io.clouds import INDEX_JSON, CloudIndex
 from pixvox.prep import fusion, synthetic
 from pixvox.prep.pointcept import PointceptScenes, is_pointcept_root
@@ -72,7 +73,7 @@ def ensure_pretrain_data(cfg: PretrainConfig) -> Path:
     if cfg.data.sequence:
         seq = Path(cfg.data.sequence)
         if not seq.is_dir():
-            raise FileNotFoundError(
+            raise MissingDataError(
                 f"data.sequence={cfg.data.sequence!r} is not a folder (resolved from {Path.cwd()}). Point it at an "
                 "RGB-D sequence (see docs/data.md), e.g. data.sequence=../shared/data/icl_livingroom1"
             )
@@ -86,7 +87,7 @@ def ensure_pretrain_data(cfg: PretrainConfig) -> Path:
         _generate_synthetic(root.parent, cfg.data.synthetic, cfg.experiment.seed)
         _fuse(cfg, root.parent / "frames", root, None)
         return root
-    raise FileNotFoundError(
+    raise MissingDataError(
         f"{root / 'index.json'} not found. Prepare the data first (see docs/data.md), e.g.\n"
         f"  python -m pixvox.prep fusions --frames <exported frames> --out {root}\n"
         "or set data.sequence=<RGB-D sequence folder> to export and fuse one on first use"
@@ -101,19 +102,19 @@ def ensure_segmentation_data(cfg: FinetuneConfig) -> Path:
     if cfg.data.scannet_npy:
         src = Path(cfg.data.scannet_npy)
         if not src.is_dir():
-            raise FileNotFoundError(f"data.scannet_npy={src}: folder not found")
+            raise MissingDataError(f"data.scannet_npy={src}: folder not found")
         log.info("converting the ScanNet scans in %s to labeled clouds in %s", src, root)
         convert_scannet_npy(src, root)
         return root
     if cfg.data.synthetic.enabled:
         if root.name != "clouds":
-            raise ValueError(
+            raise ConfigError(
                 f"data.root={root}: the synthetic generator writes <base>/clouds; set data.root "
                 "to a folder named 'clouds' (e.g. data/synthetic/clouds)"
             )
         _generate_synthetic(root.parent, cfg.data.synthetic, SYNTHETIC_SEED)
         return root
-    raise FileNotFoundError(
+    raise MissingDataError(
         f"{root / INDEX_JSON} not found and {root} holds no Pointcept scene folders: prepare the labeled "
         "clouds first (docs/data.md: python -m pixvox.prep scannet|s3dis ...), point data.root at "
         "Pointcept-preprocessed scenes, or set data.synthetic.enabled=true / data.scannet_npy"

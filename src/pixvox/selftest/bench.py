@@ -50,7 +50,14 @@ def pretrain_argv(device: torch.device, json_path: Path, workdir: Path) -> list[
     root = workdir / "smoke_fusions"
     args = ["--quick", "--json", str(json_path)]
     if (root / "index.json").is_file():
-        args += [f"data.root={root}", "data.synthetic.enabled=false", "data.voxel_size=0.1"]
+        # Two samples there: no held-out split, and a batch that fits them.
+        args += [
+            f"data.root={root}",
+            "data.synthetic.enabled=false",
+            "data.voxel_size=0.1",
+            "data.holdout_every=0",
+            "train.batch_size=2",
+        ]
     args.append(f"train.device={device.type}")
     return args
 

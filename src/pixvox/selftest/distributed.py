@@ -1,6 +1,7 @@
 """Two processes under torchrun take the same training step as one process.
 
-The model is built exactly as the pretraining job builds it (:func:`pixvox.pretrain.run.build_model`:
+The model is built exactly as the pretraining job builds it (:func:`build_model`: the job's seeding,
+:class:`pixvox.pretrain.model.PretrainNet` and :func:`pixvox.engine.job.wrap_for_training`:
 synchronized BatchNorm across processes, DistributedDataParallel). The one-process run takes one
 SGD step on a batch of two scene samples; under torchrun each of two processes takes one sample.
 BatchNorm runs in training mode, so the step matches only if the batch statistics are synchronized
@@ -117,7 +118,6 @@ def run_worker(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--no-sync-bn", action="store_true")
     a = p.parse_args(argv)
     from pixvox.comm import init_distributed
-    from pixvox.pretrain.run import build_model
 
     torch.set_num_threads(1)
     cfg = ddp_config(torch.device(a.device), sync_bn=not a.no_sync_bn)
@@ -132,10 +132,20 @@ def run_worker(argv: Sequence[str] | None = None) -> None:
     torch.distributed.destroy_process_group()
 
 
+def build_model(cfg, dist) -> tuple[torch.nn.Module, torch.nn.Module]:
+    """The network and the module that trains, as :class:`pixvox.engine.job.TrainingJob` builds them
+    for pretraining (seed, network, BatchNorm sync over the whole network, DDP)."""
+    from pixvox.engine.job import wrap_for_training
+    from pixvox.pretrain.model import PretrainNet
+
+    torch.manual_seed(cfg.experiment.seed)  # same initial weights on every rank, as the job does
+    net = PretrainNet(cfg)
+    return net, wrap_for_training(net, dist, cfg.train.sync_bn, net)
+
+
 def check_ddp(device: torch.device, seed: int, workdir: Path, sync_bn: bool = True) -> CheckResult:
     """The torchrun step against the one-process step on ``device`` (``cuda`` needs 2 GPUs)."""
     from pixvox.comm import DistInfo
-    from pixvox.pretrain.run import build_model
 
     label = f"{device.type} x{WORLD}"
     if device.type == "cuda" and torch.cuda.device_count() < WORLD:
