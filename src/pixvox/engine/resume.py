@@ -47,6 +47,8 @@ MAY_CHANGE_ON_RESUME: tuple[str, ...] = (
     "train.log_every",
     "train.checkpoint_every",
     "train.keep_checkpoints",
+    "train.max_nonfinite_steps",
+    "data.max_skipped_fraction",
     "experiment.output_root",
     "logging",
     "eval",
