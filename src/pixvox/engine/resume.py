@@ -49,6 +49,7 @@ MAY_CHANGE_ON_RESUME: tuple[str, ...] = (
     "train.keep_checkpoints",
     "train.max_nonfinite_steps",
     "data.max_skipped_fraction",
+    "data.verify_checksums",
     "experiment.output_root",
     "logging",
     "eval",

@@ -50,7 +50,13 @@ def make_datasets(cfg: FinetuneConfig, index: CloudIndex) -> tuple[SegmentationD
             "%d scenes are in both the training and the validation split (e.g. %s)", len(overlap), overlap[:3]
         )
     train_ds = SegmentationDataset(
-        index, train_names, d, train=True, input_kind=cfg.student.input, repeat=d.train_repeat
+        index,
+        train_names,
+        d,
+        train=True,
+        input_kind=cfg.student.input,
+        repeat=d.train_repeat,
+        skip_unreadable=True,
     )
     val_ds = SegmentationDataset(index, val_names, d, train=False, input_kind=cfg.student.input)
     log.info(

@@ -77,7 +77,13 @@ class PretrainJob(TrainingJob):
             else None
         )
         return FusionPretrainDataset(
-            root, cfg.data, train_idx, augment=True, two_views=two_views, input_kind=kind
+            root,
+            cfg.data,
+            train_idx,
+            augment=True,
+            two_views=two_views,
+            input_kind=kind,
+            skip_unreadable=True,
         )
 
     def collate(self, samples: list[Any]) -> dict[str, Any]:
