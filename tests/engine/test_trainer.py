@@ -230,3 +230,31 @@ def _tiny_fusions(tmp_path: Path) -> Path:
     root = tmp_path / "syn" / "fusions"
     make_fusions.make_fusions(tmp_path / "syn" / "frames", root, voxel_size=0.1, progress=False)
     return root
+
+
+def test_skip_counters_continue_after_a_resume(tmp_path, monkeypatch, seed):
+    from pixvox.engine.checkpoint import latest_checkpoint, load_checkpoint
+
+    monkeypatch.setenv(NAN_STEPS_ENV, "2,5")
+    first = _trainer(tmp_path, _net(seed), _batches(seed)[:4])
+    first.cfg.max_steps = 4
+    assert first.run().skipped_nonfinite == 1
+    saved = load_checkpoint(latest_checkpoint(tmp_path / "checkpoints"))
+    assert saved["step"] == 4 and saved["skips"]["skipped_nonfinite"] == 1
+    net = _net(seed)
+    opt, sched = _optim(net)
+    second = Trainer(
+        model=net,
+        step_fn=lambda b, s: StepOutput(loss=_loss(net, b)),
+        optimizer=opt,
+        scheduler=sched,
+        loader=_batches(seed)[4:],
+        cfg=TrainConfig(max_steps=STEPS, log_every=1, checkpoint_every=2),
+        run_dir=tmp_path,
+        dist=SINGLE,
+        logger=MetricLogger(tmp_path, STEPS, start_step=4, enabled=False),
+        config_dict={},
+        start_step=4,
+        skips=saved["skips"],
+    )
+    assert second.run().skipped_nonfinite == 2

@@ -197,6 +197,7 @@ class TrainingJob:
 
         provenance = Provenance(to_dict(cfg), self.weight_files(), to_dict(type(cfg)()))
         provenance.file_records()  # hash now: the files as this run read them
+        skips: dict[str, Any] = {}  # the skip counters of the checkpoint resumed from (they continue)
         start_step = resume_training(
             resume,
             self.run_dir / "checkpoints",
@@ -207,6 +208,7 @@ class TrainingJob:
             scheduler=scheduler,
             scaler=scaler,
             device=dist.device,
+            restore=lambda state: skips.update(state.get("skips", {})),
         )
         if start_step >= cfg.train.max_steps:
             log.info("nothing to do: the run already reached train.max_steps=%d", cfg.train.max_steps)
@@ -237,6 +239,7 @@ class TrainingJob:
             logger=logger,
             config_dict=provenance.config,
             start_step=start_step,
+            skips=skips,
             scaler=scaler,
             state_dict_fn=self.model_state,
             extra_checkpoint=lambda: {**self.checkpoint_extras(), "weight_files": provenance.file_records()},

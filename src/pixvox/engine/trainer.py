@@ -60,9 +60,9 @@ class TrainState:
     checkpoint: Path | None = None
     seconds: float = 0.0
     data_wait_seconds: float = 0.0
-    skipped_nonfinite: int = 0  #: steps skipped for a non-finite loss or gradients (this session)
+    skipped_nonfinite: int = 0  #: steps skipped for a non-finite loss or gradients
     skipped_batches: int = 0  #: steps skipped for an empty batch (too few pairs, no samples)
-    skipped_samples: int = 0  #: unreadable samples skipped, all processes (events, this session)
+    skipped_samples: int = 0  #: unreadable samples skipped, all processes (events)
     skipped_sample_files: int = 0  #: distinct unreadable files, summed over processes
 
     def skip_counts(self) -> dict[str, int]:
@@ -72,6 +72,11 @@ class TrainState:
             "skipped_batches": self.skipped_batches,
             "skipped_samples": self.skipped_samples,
         }
+
+    def restore_skips(self, saved: Mapping[str, Any]) -> None:
+        """Continue the counters a checkpoint's ``skips`` entry holds (missing keys: zeros)."""
+        for key in (*self.skip_counts(), "skipped_sample_files"):
+            setattr(self, key, int(saved.get(key, 0)))
 
 
 class Trainer:
@@ -83,6 +88,7 @@ class Trainer:
         loader: yields one batch per step, already positioned at ``start_step``.
         state_dict_fn: what goes into a checkpoint's "model" entry (default: the model's state).
         eval_fn: ``(step) -> metrics`` run every ``eval_every`` steps and at the end.
+        skips: the ``skips`` entry of the checkpoint resumed from: the skip counters continue.
         dataset_size: samples in the training set, for ``max_skipped_fraction`` (0 = no limit).
         max_skipped_fraction: distinct unreadable samples beyond this fraction stop the run.
     """
@@ -101,6 +107,7 @@ class Trainer:
         logger: MetricLogger,
         config_dict: Mapping[str, Any],
         start_step: int = 0,
+        skips: Mapping[str, Any] | None = None,
         scaler: torch.amp.GradScaler | None = None,
         state_dict_fn: Callable[[], dict[str, Any]] | None = None,
         extra_checkpoint: Callable[[], dict[str, Any]] | None = None,
@@ -116,6 +123,8 @@ class Trainer:
         self.config_dict = dict(config_dict)
         self.scaler = scaler
         self.state = TrainState(step=start_step)
+        if skips is not None:
+            self.state.restore_skips(skips)
         self.state_dict_fn = state_dict_fn or (lambda: unwrap(model).state_dict())
         self.extra_checkpoint = extra_checkpoint
         self.eval_fn, self.eval_every = eval_fn, eval_every
@@ -135,6 +144,7 @@ class Trainer:
             "scheduler": self.scheduler.state_dict(),
             "rng": ckpt.rng_state(),
             "config": self.config_dict,
+            "skips": {**self.state.skip_counts(), "skipped_sample_files": self.state.skipped_sample_files},
         }
         if self.scaler is not None:
             state["scaler"] = self.scaler.state_dict()
