@@ -179,13 +179,16 @@ def _rank_worker(rank: int, out: str, seed: int) -> None:
         return StepOutput(loss=loss)
 
     opt, sched = _optim(net)
+    loader: list = _batches(seed + rank)
+    if rank == 0:  # every sample of this process's 5th batch was unreadable
+        loader[4] = LoadedBatch(None, [])
     run = Path(out) / f"rank{rank}"
     trainer = Trainer(
         model=model,
         step_fn=step_fn,
         optimizer=opt,
         scheduler=sched,
-        loader=_batches(seed + rank),
+        loader=loader,
         cfg=TrainConfig(max_steps=STEPS, log_every=1, checkpoint_every=100),
         run_dir=run,
         dist=dist,
@@ -193,13 +196,14 @@ def _rank_worker(rank: int, out: str, seed: int) -> None:
         config_dict={},
     )
     state = trainer.run()
-    torch.save({"skipped": state.skipped_nonfinite, "weights": net.state_dict()}, Path(out) / f"{rank}.pt")
+    result = {"skipped": state.skipped_nonfinite, "empty": state.skipped_batches, "weights": net.state_dict()}
+    torch.save(result, Path(out) / f"{rank}.pt")
 
 
-def test_every_process_skips_when_one_has_a_nan(tmp_path, seed):
+def test_every_process_skips_when_one_has_a_nan_or_no_batch(tmp_path, seed):
     launch_local(_rank_worker, 2, str(tmp_path), seed)
     r0, r1 = (torch.load(tmp_path / f"{r}.pt", weights_only=True) for r in (0, 1))
-    assert r0["skipped"] == r1["skipped"] == 1
+    assert r0["skipped"] == r1["skipped"] == 1 and r0["empty"] == r1["empty"] == 1
     for k, v in r0["weights"].items():
         if k.endswith(("running_mean", "running_var", "num_batches_tracked")):
             continue  # plain BatchNorm: each process keeps its own statistics

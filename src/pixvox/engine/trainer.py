@@ -290,9 +290,12 @@ class Trainer:
         )
 
     def _record_skipped(self, item: Any) -> Any:
-        """Unwrap a :class:`LoadedBatch`: log its skipped samples, stop past the allowed fraction."""
+        """Unwrap a :class:`LoadedBatch`: log its skipped samples, stop past the allowed fraction.
+
+        Any other item is a batch without skips; the all-reduce below runs for every item alike,
+        so processes stay in step whatever their loaders yield."""
         if not isinstance(item, LoadedBatch):
-            return item
+            item = LoadedBatch(item, [])
         st = self.state
         new_files = self.skip_log.record(st.step + 1, item.skipped)
         for s in item.skipped:
