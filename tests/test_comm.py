@@ -82,3 +82,33 @@ def test_single_process_distributed_batchnorm_is_batchnorm(seed):
     torch.testing.assert_close(conv(x), ref(x))
     conv.eval(), ref.eval()
     torch.testing.assert_close(conv(x), ref(x))
+
+
+def _large_mean_data(seed: int) -> torch.Tensor:
+    """float32 features of mean 1e4 (per channel 1e4 + [0, 0.5, 1]) and std 1, 600 + 400 rows."""
+    g = torch.Generator().manual_seed(seed)
+    return (
+        torch.randn(1000, 3, dtype=torch.float64, generator=g) + 1e4 + torch.tensor([0.0, 0.5, 1.0])
+    ).float()
+
+
+def _large_mean_worker(rank: int, seed: int, out_dir: str) -> None:
+    x = _large_mean_data(seed)
+    lo, hi = (0, 600) if rank == 0 else (600, 1000)
+    bn = DistributedBatchNorm(3, momentum=1.0, affine=False)  # momentum 1: running_var = this batch's
+    y = bn(x[lo:hi])
+    torch.save({"y": y.detach(), "rv": bn.running_var, "rm": bn.running_mean}, f"{out_dir}/rank{rank}.pt")
+
+
+def test_distributed_batchnorm_variance_with_a_large_mean(tmp_path, seed):
+    launch_local(_large_mean_worker, 2, seed, str(tmp_path))
+    r = [torch.load(tmp_path / f"rank{i}.pt", weights_only=True) for i in range(2)]
+    x = _large_mean_data(seed).double()  # the same float32 values, reduced in float64
+    mean, var = x.mean(0), x.var(0, unbiased=False)
+    assert torch.all((var - 1).abs() < 0.2)  # the data are what the test claims
+    y_ref = (x - mean) / torch.sqrt(var + 1e-5)
+    for k in range(2):
+        torch.testing.assert_close(r[k]["rv"].double(), x.var(0, unbiased=True), rtol=1e-4, atol=0)
+        torch.testing.assert_close(r[k]["rm"].double(), mean, rtol=1e-7, atol=0)
+    # float32 holds 1e4 to ~1e-3, so normalized outputs can only match to about that
+    torch.testing.assert_close(torch.cat([r[0]["y"], r[1]["y"]]).double(), y_ref, rtol=0, atol=5e-3)

@@ -135,14 +135,22 @@ class DistributedBatchNorm(nn.BatchNorm1d):
                 self.momentum or 0.0,
                 self.eps,
             )
+        # Each process's mean and sum of squared deviations, combined over processes with Chan et al.'s
+        # pairwise formula: E[x^2] - E[x]^2 would cancel catastrophically on features with a large
+        # mean (1e4 with std 1 leaves no correct digit in float32).
         dims = [0, *range(2, x.dim())]
-        count = x.new_tensor([x.numel() / x.shape[1]])
-        stats = torch.cat([x.sum(dims), (x * x).sum(dims), count])
-        stats = dist_nn.all_reduce(stats)
         c = x.shape[1]
-        n = stats[-1]
-        mean = stats[:c] / n
-        var = (stats[c : 2 * c] / n - mean * mean).clamp_min(0)
+        shape = [1, c] + [1] * (x.dim() - 2)
+        n_local = x.numel() // c
+        local_mean = x.sum(dims) / max(n_local, 1)
+        local_m2 = ((x - local_mean.view(shape)) ** 2).sum(dims)
+        stats = torch.cat([local_mean, local_m2, x.new_tensor([float(n_local)])])
+        parts = torch.stack(dist_nn.all_gather(stats))  # [world, 2C + 1], with gradients
+        counts = parts[:, -1:]
+        n = counts.sum()
+        mean = (counts * parts[:, :c]).sum(0) / n
+        m2 = parts[:, c : 2 * c].sum(0) + (counts * (parts[:, :c] - mean) ** 2).sum(0)
+        var = m2 / n
         if self.track_running_stats and self.running_mean is not None:
             with torch.no_grad():
                 m = self.momentum if self.momentum is not None else 0.1
@@ -150,7 +158,6 @@ class DistributedBatchNorm(nn.BatchNorm1d):
                 self.running_mean.mul_(1 - m).add_(m * mean.detach().to(self.running_mean.dtype))
                 self.running_var.mul_(1 - m).add_(m * unbiased.detach().to(self.running_var.dtype))
                 self.num_batches_tracked.add_(1)
-        shape = [1, c] + [1] * (x.dim() - 2)
         y = (x - mean.view(shape)) * torch.rsqrt(var.view(shape) + self.eps)
         if self.affine:
             y = y * self.weight.view(shape) + self.bias.view(shape)

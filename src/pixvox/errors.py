@@ -22,6 +22,10 @@ __all__ = [
     "CheckpointMismatchError",
     "ResumeMismatchError",
     "DeviceUnavailableError",
+    "EmptyBatchError",
+    "NonFiniteTrainingError",
+    "EmptyBatchesError",
+    "TooManySkippedSamplesError",
 ]
 
 #: exit status of the ``pixvox`` command after a user error (argparse uses 2 for usage errors too)
@@ -55,3 +59,24 @@ class ResumeMismatchError(UserError, RuntimeError):
 
 class DeviceUnavailableError(UserError, RuntimeError):
     """The config asks for a device this machine does not have (``train.device=cuda`` without a GPU)."""
+
+
+class EmptyBatchError(ValueError):
+    """A batch with nothing to learn from (fewer than 2 contrastive pairs, no valid voxels).
+
+    Not a user error: the trainer skips the step and counts it (``skipped_batches``). A step
+    function must raise it on every process alike (decide after the collective that counts the
+    global batch, as :func:`pixvox.losses.info_nce` does), or the processes would wait on each other.
+    """
+
+
+class NonFiniteTrainingError(UserError, RuntimeError):
+    """The loss or the gradients were NaN/inf for ``train.max_nonfinite_steps`` consecutive steps."""
+
+
+class EmptyBatchesError(UserError, RuntimeError):
+    """``train.max_nonfinite_steps`` consecutive batches had nothing to learn from."""
+
+
+class TooManySkippedSamplesError(UserError, RuntimeError):
+    """More than ``data.max_skipped_fraction`` of the prepared samples could not be read."""

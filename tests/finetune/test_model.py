@@ -8,6 +8,7 @@ import torch
 from pixvox.comm import launch_local
 from pixvox.config import FinetuneConfig, load_config
 from pixvox.datasets.segmentation import IGNORE, collate_segmentation
+from pixvox.errors import EmptyBatchError
 from pixvox.finetune.model import SegmentationNet, initialize
 from pixvox.finetune.step import SegmentationStep
 from pixvox.sparse import batched_coordinates, sparse_tensor
@@ -103,8 +104,8 @@ def test_step_loss_is_the_mean_over_labeled_voxels(seed):
     assert out.metrics["labeled_voxels"] == keep.sum().item()
     assert out.metrics["acc"] == pytest.approx((logits[keep].argmax(1) == y).double().mean().item())
     none = dict(batch, labels=torch.full_like(batch["labels"], IGNORE))
-    empty = SegmentationStep(net, torch.device("cpu"))(none, 0)
-    assert empty.loss.item() == 0.0 and empty.loss.requires_grad
+    with pytest.raises(EmptyBatchError, match="no labeled voxel"):  # the trainer skips such a batch
+        SegmentationStep(net, torch.device("cpu"))(none, 0)
 
 
 def test_two_processes_give_the_single_process_gradient(tmp_path, seed):

@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from pixvox.comm import launch_local
+from pixvox.errors import EmptyBatchError
 from pixvox.losses import info_nce
 
 
@@ -50,18 +51,30 @@ def test_random_pairs_match_brute_force_and_permutation_invariance(seed):
     r = info_nce(q, k, 0.07)
     assert r.loss.item() == pytest.approx(_brute_force(q, k, 0.07).item(), rel=1e-10)
     perm = torch.randperm(17, generator=g)
-    rp = info_nce(q[perm], k[perm], 0.07)
+    qp, kp = q[perm].clone().requires_grad_(True), k[perm]
+    rp = info_nce(qp, kp, 0.07)
     assert rp.loss.item() == pytest.approx(r.loss.item(), rel=1e-12)
     assert rp.accuracy == r.accuracy
-    # Permuting pairs permutes the similarity matrix's rows and columns alike.
-    logits = q @ k.T
-    torch.testing.assert_close((q[perm] @ k[perm].T), logits[perm][:, perm])
+    # The permuted pairs against an independent float64 reference, element by element: top-1
+    # retrieval by brute force, and the closed-form gradient of the mean loss with respect to each
+    # query, (sum_j softmax_j k_j - k_i) / (tau n).
+    rp.loss.backward()
+    n, tau = 17, 0.07
+    hits, grad = 0, torch.zeros_like(q)
+    for i in range(n):
+        sims = [float(qp[i].detach() @ kp[j]) / tau for j in range(n)]
+        hits += max(range(n), key=sims.__getitem__) == i
+        z = sum(math.exp(s - max(sims)) for s in sims)
+        soft = sum(math.exp(sims[j] - max(sims)) / z * kp[j] for j in range(n))
+        grad[i] = (soft - kp[i]) / (tau * n)
+    assert rp.accuracy == hits / n
+    torch.testing.assert_close(qp.grad, grad, rtol=1e-9, atol=1e-12)
 
 
 def test_rejects_mismatched_or_too_few_pairs():
     with pytest.raises(ValueError, match="both be"):
         info_nce(torch.zeros(3, 2), torch.zeros(2, 2), 0.1)
-    with pytest.raises(ValueError, match="at least 2"):
+    with pytest.raises(EmptyBatchError, match="at least 2"):  # the trainer skips such a batch
         info_nce(torch.ones(1, 2), torch.ones(1, 2), 0.1)
 
 

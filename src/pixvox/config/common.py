@@ -97,6 +97,9 @@ class TrainConfig:
     #: torch/OpenMP compute threads of each process; 0 = chosen from the usable cores minus the data
     #: workers (pixvox.engine.threads; an OMP_NUM_THREADS in the environment wins over both)
     cpu_threads: int = 0
+    #: a run stops after this many consecutive steps skipped for a non-finite loss or gradients (or
+    #: for empty batches); a skipped step applies no update (docs/reliability.md)
+    max_nonfinite_steps: int = 20
 
     def __post_init__(self) -> None:
         check(self.max_steps >= 1, "train.max_steps", "must be >= 1")
@@ -106,6 +109,18 @@ class TrainConfig:
         check(self.checkpoint_every >= 1, "train.checkpoint_every", "must be >= 1")
         check(self.keep_checkpoints >= 1, "train.keep_checkpoints", "must be >= 1")
         check(self.cpu_threads >= 0, "train.cpu_threads", "must be >= 0 (0 = chosen from the cores)")
+        check(self.max_nonfinite_steps >= 1, "train.max_nonfinite_steps", "must be >= 1")
+
+
+#: default of ``data.max_skipped_fraction`` in both jobs: a handful of damaged files in a large
+#: dataset is tolerated, a systematic fault (wrong format, a lost mount) stops the run within a few
+#: batches; 1% of the samples changes the data distribution too little to matter for pretraining or
+#: segmentation, and any more is worth a look before days of training.
+MAX_SKIPPED_FRACTION = 0.01
+
+
+def check_skipped_fraction(value: float) -> None:
+    check(0 <= value < 1, "data.max_skipped_fraction", "must be in [0, 1)")
 
 
 @dataclass
@@ -125,5 +140,7 @@ __all__ = [
     "LoggingConfig",
     "ValidationError",
     "check",
+    "check_skipped_fraction",
     "field",
+    "MAX_SKIPPED_FRACTION",
 ]

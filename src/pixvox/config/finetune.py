@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Literal, Optional, Union
 
 from pixvox.config.common import (
+    MAX_SKIPPED_FRACTION,
     ExperimentConfig,
     LoggingConfig,
     OptimConfig,
@@ -21,6 +22,7 @@ from pixvox.config.common import (
     StudentConfig,
     TrainConfig,
     check,
+    check_skipped_fraction,
 )
 from pixvox.config.pretrain import SyntheticDataConfig
 
@@ -122,9 +124,13 @@ class SegDataConfig:
     #: folder with mmdetection3d-style ScanNet ``<scene>_vert_all.npy`` / ``_sem_label_all.npy``;
     #: its scenes are converted into ``root`` (ScanNet-20 labels) when root is empty
     scannet_npy: Optional[str] = None
+    #: distinct prepared samples that fail to read or decode (each skipped, counted and listed in
+    #: <run_dir>/skipped_samples.jsonl) may reach this fraction of the training set; more stops the run
+    max_skipped_fraction: float = MAX_SKIPPED_FRACTION
 
     def __post_init__(self) -> None:
         check(self.voxel_size > 0, "data.voxel_size", "must be > 0 (metres)")
+        check_skipped_fraction(self.max_skipped_fraction)
         check(self.train_repeat >= 1, "data.train_repeat", "must be >= 1")
         check(self.crop_size >= 0, "data.crop_size", "must be >= 0 (metres; 0 = whole scenes)")
         if self.world_rotation is not None:

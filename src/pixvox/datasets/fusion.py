@@ -17,8 +17,9 @@ from pixvox.datasets.augment import (
     random_similarity,
     resize_crop_flip,
 )
+from pixvox.datasets.skipped import SkippedSample
 from pixvox.geometry import voxelize
-from pixvox.io.fusions import FusionIndex
+from pixvox.io.fusions import FusionFormatError, FusionIndex, FusionSample
 
 
 def holdout_split(n: int, holdout_every: int) -> tuple[list[int], list[int]]:
@@ -41,6 +42,11 @@ class FusionPretrainDataset(torch.utils.data.Dataset):
       ``orig_to_aug`` int64 [Vo]; ``images`` float32 [F, 3, H, W] RGB in [0, 1]; ``depths`` float32
       [F, H, W] metres; ``intrinsics`` float32 [F, 3, 3]; ``cam_to_world`` float32 [F, 4, 4]; ``seed``;
       with ``two_views`` also ``coords2``, ``feats2``, ``orig_to_aug2`` (a second 3D augmentation).
+
+    Every read checks the file against its index entry (keys, dtypes, shapes, voxel and frame
+    counts; with ``data.verify_checksums`` also its SHA-256). With ``skip_unreadable`` (the training
+    set) a sample that fails, or holds no voxel, comes back as a :class:`SkippedSample` instead of
+    raising :class:`~pixvox.io.fusions.FusionFormatError`.
     """
 
     def __init__(
@@ -51,8 +57,10 @@ class FusionPretrainDataset(torch.utils.data.Dataset):
         augment: bool = True,
         two_views: bool = False,
         input_kind: str = "color",
+        skip_unreadable: bool = False,
     ) -> None:
         self.index = FusionIndex.load(root)
+        self.skip_unreadable = skip_unreadable
         if abs(self.index.voxel_size - cfg.voxel_size) > 1e-9:
             raise ValueError(
                 f"{Path(root) / 'index.json'}: fusions were made at voxel size {self.index.voxel_size} m but "
@@ -66,6 +74,19 @@ class FusionPretrainDataset(torch.utils.data.Dataset):
 
     def __len__(self) -> int:
         return len(self.indices)
+
+    @property
+    def num_files(self) -> int:
+        """Distinct sample files this dataset reads."""
+        return len(set(self.indices))
+
+    def _load(self, j: int) -> FusionSample:
+        if self.cfg.verify_checksums:
+            self.index.verify(j)
+        sample = self.index.load_sample(j)
+        if sample.num_voxels == 0:
+            raise FusionFormatError(f"{self.index.path(j)}: the sample has no voxels")
+        return sample
 
     def _augment_3d(self, coords: np.ndarray, colors: np.ndarray, rng: np.random.Generator | None):
         vs = self.cfg.voxel_size
@@ -89,9 +110,14 @@ class FusionPretrainDataset(torch.utils.data.Dataset):
             torch.from_numpy(orig_to_aug),
         )
 
-    def __getitem__(self, key: tuple[int, int] | int) -> dict[str, Any]:
+    def __getitem__(self, key: tuple[int, int] | int) -> dict[str, Any] | SkippedSample:
         i, seed = key if isinstance(key, tuple) else (key, 0)
-        sample = self.index.load_sample(self.indices[i])
+        try:
+            sample = self._load(self.indices[i])
+        except FusionFormatError as err:
+            if not self.skip_unreadable:
+                raise
+            return SkippedSample(str(self.index.path(self.indices[i])), str(err), self.indices[i])
         rng = np.random.default_rng(seed) if self.augment else None
         item: dict[str, Any] = {"seed": int(seed), "name": self.index.samples[self.indices[i]].name}
         item["coords"], item["feats"], item["orig_to_aug"] = self._augment_3d(

@@ -25,6 +25,7 @@ from pixvox.datasets.augment import (
     horizontal_crop,
     random_point_transform,
 )
+from pixvox.datasets.skipped import SkippedSample
 from pixvox.geometry import voxelize
 from pixvox.io.clouds import CloudFormatError, LabeledCloud, LabeledScenes
 from pixvox.prep.scannet.benchmark import apply_point_subset, load_points_file, point_order
@@ -66,6 +67,9 @@ class SegmentationDataset(torch.utils.data.Dataset):
       or ones); ``labels`` int64 [V] (majority label of the voxel's labeled points, -1 = none);
       ``inverse`` int64 [N] voxel of every kept point; ``point_labels`` int64 [N] (-1 = ignored);
       ``point_index`` int64 [N] index of every kept point in the stored cloud.
+
+    With ``skip_unreadable`` (the training set) a scene that fails to read or validate, or has no
+    points, comes back as a :class:`SkippedSample` instead of raising ``CloudFormatError``.
     """
 
     def __init__(
@@ -77,7 +81,9 @@ class SegmentationDataset(torch.utils.data.Dataset):
         train: bool,
         input_kind: str = "color",
         repeat: int = 1,
+        skip_unreadable: bool = False,
     ) -> None:
+        self.skip_unreadable = skip_unreadable
         if not scenes:
             raise ValueError(
                 f"{index.root}: no scenes selected for {'training' if train else 'evaluation'}; "
@@ -108,6 +114,11 @@ class SegmentationDataset(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.scenes) * self.repeat
 
+    @property
+    def num_files(self) -> int:
+        """Distinct scenes this dataset reads (``data.max_skipped_fraction`` counts against these)."""
+        return len(set(self.scenes))
+
     def scene_name(self, i: int) -> str:
         return self.scenes[i % len(self.scenes)]
 
@@ -124,15 +135,24 @@ class SegmentationDataset(torch.utils.data.Dataset):
             chosen = point_order(labels, name, self.cfg.subset.seed)[: self.budget]
         return labels if chosen is None else apply_point_subset(labels, chosen, name)
 
-    def __getitem__(self, key: tuple[int, int] | int) -> dict[str, Any]:
-        i, seed = key if isinstance(key, tuple) else (key, 0)
-        name = self.scene_name(i)
+    def _load(self, name: str) -> LabeledCloud:
         cloud = self.index.load_scene(self._positions[name])
         if cloud.num_points == 0:
             raise CloudFormatError(
                 f"{self.index.path(self._positions[name])}: scene {name} has no points; "
                 "remove it from the split"
             )
+        return cloud
+
+    def __getitem__(self, key: tuple[int, int] | int) -> dict[str, Any] | SkippedSample:
+        i, seed = key if isinstance(key, tuple) else (key, 0)
+        name = self.scene_name(i)
+        try:
+            cloud = self._load(name)
+        except CloudFormatError as err:
+            if not self.skip_unreadable:
+                raise
+            return SkippedSample(str(self.index.path(self._positions[name])), str(err), i)
         labels = self._labels(name, cloud)
         xyz = cloud.xyz.astype(np.float64)
         if self.cfg.world_rotation is not None:

@@ -28,6 +28,7 @@ from pixvox.engine.logger import MetricLogger, log, setup_console_logging
 from pixvox.engine.optim import build_optimizer, build_scheduler
 from pixvox.engine.resume import Provenance, ResumeRequest, parse_resume, resume_training
 from pixvox.engine.sampler import ResumableBatchSampler
+from pixvox.engine.skips import SkipAwareCollate
 from pixvox.engine.threads import ThreadChoice, plan_threads
 from pixvox.engine.trainer import StepOutput, Trainer, TrainState
 
@@ -103,7 +104,9 @@ class TrainingJob:
         raise NotImplementedError
 
     def collate(self, samples: list[Any]) -> Any:
-        """Samples of one process's batch → the batch ``build_step``'s function takes."""
+        """Samples of one process's batch → the batch ``build_step``'s function takes (never empty:
+        samples the dataset skipped, :class:`~pixvox.datasets.skipped.SkippedSample`, are removed
+        first, and a batch without any is skipped by the trainer)."""
         raise NotImplementedError
 
     def build_network(self) -> nn.Module:
@@ -161,7 +164,7 @@ class TrainingJob:
         return torch.utils.data.DataLoader(
             dataset,
             batch_sampler=sampler,
-            collate_fn=self.collate,
+            collate_fn=SkipAwareCollate(self.collate),
             num_workers=t.num_workers,
             pin_memory=self.dist.device.type == "cuda",
             persistent_workers=False,
@@ -194,6 +197,7 @@ class TrainingJob:
 
         provenance = Provenance(to_dict(cfg), self.weight_files(), to_dict(type(cfg)()))
         provenance.file_records()  # hash now: the files as this run read them
+        skips: dict[str, Any] = {}  # the skip counters of the checkpoint resumed from (they continue)
         start_step = resume_training(
             resume,
             self.run_dir / "checkpoints",
@@ -204,6 +208,7 @@ class TrainingJob:
             scheduler=scheduler,
             scaler=scaler,
             device=dist.device,
+            restore=lambda state: skips.update(state.get("skips", {})),
         )
         if start_step >= cfg.train.max_steps:
             log.info("nothing to do: the run already reached train.max_steps=%d", cfg.train.max_steps)
@@ -234,11 +239,14 @@ class TrainingJob:
             logger=logger,
             config_dict=provenance.config,
             start_step=start_step,
+            skips=skips,
             scaler=scaler,
             state_dict_fn=self.model_state,
             extra_checkpoint=lambda: {**self.checkpoint_extras(), "weight_files": provenance.file_records()},
             eval_fn=eval_fn,
             eval_every=eval_every,
+            dataset_size=getattr(train_ds, "num_files", len(train_ds)),
+            max_skipped_fraction=cfg.data.max_skipped_fraction,
         )
         t0 = time.perf_counter()
         state = (

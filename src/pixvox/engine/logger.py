@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import secrets
 import sys
@@ -25,6 +26,22 @@ def setup_console_logging(is_main: bool) -> None:
         level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stdout
     )
     log.setLevel(level)
+
+
+def json_safe(values: Mapping[str, Any]) -> dict[str, Any]:
+    """``values`` with every NaN/inf float replaced by None (JSON null) and, where any was, a
+    ``"nonfinite"`` list naming those keys; strict JSON writers (pixvox.io.atomic) accept the result."""
+    out: dict[str, Any] = {}
+    bad = []
+    for k, v in values.items():
+        if isinstance(v, float) and not math.isfinite(v):
+            out[k] = None
+            bad.append(k)
+        else:
+            out[k] = v
+    if bad:
+        out["nonfinite"] = bad
+    return out
 
 
 def resolve_wandb_mode(mode: str) -> str:
@@ -116,18 +133,22 @@ class MetricLogger:
         log.info("wandb run %s (%s) in %s", run_id, mode, run.dir)
         return run
 
-    def log(self, step: int, metrics: Mapping[str, float], advance: int = 0) -> None:
+    def log(self, step: int, metrics: Mapping[str, float | None], advance: int = 0) -> None:
         """Record ``metrics`` at ``step`` (1-based count of finished steps)."""
         if not self.enabled:
             return
-        row = {"step": step, **{k: float(v) for k, v in metrics.items()}}
-        self._file.write(json.dumps(row) + "\n")
+        row = json_safe({"step": step, **{k: _number(v) for k, v in metrics.items()}})
+        self._file.write(json.dumps(row, allow_nan=False) + "\n")
         self._file.flush()
         if self._wandb is not None:
             self._wandb.log(dict(metrics), step=step)
         if self._bar is not None:
             self._bar.set_postfix(
-                {k: f"{v:.4g}" for k, v in metrics.items() if k in ("loss", "acc", "pairs_s", "lr")},
+                {
+                    k: f"{v:.4g}"
+                    for k, v in metrics.items()
+                    if k in ("loss", "acc", "pairs_s", "lr") and v is not None
+                },
                 refresh=False,
             )
 
@@ -144,6 +165,10 @@ class MetricLogger:
         if self._wandb is not None:
             self._wandb.finish()
         return plot_curves(self.path, self.run_dir / "curves.png") if curves_png else None
+
+
+def _number(v: Any) -> float | None:
+    return None if v is None else float(v)
 
 
 def _step_of(line: str) -> int:
@@ -176,11 +201,11 @@ def plot_curves(
     fig, axes = plt.subplots(1, len(keys), figsize=(5 * len(keys), 3.6))
     for ax, key in zip(axes if len(keys) > 1 else [axes], keys):
         for name, style in ((key, "-"), (f"eval_{key}", "o-")):
-            pts = [(r["step"], r[name]) for r in rows if name in r]
+            pts = [(r["step"], r[name]) for r in rows if r.get(name) is not None]
             if pts:
                 ax.plot(*zip(*pts), style, label=name, markersize=3)
         if key == "acc":
-            chance = [(r["step"], r["chance"]) for r in rows if "chance" in r]
+            chance = [(r["step"], r["chance"]) for r in rows if r.get("chance") is not None]
             if chance:
                 ax.plot(*zip(*chance), ":", color="gray", label="chance (1/N)")
         ax.set_xlabel("step")

@@ -16,7 +16,7 @@ scaler and RNG states.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,6 +47,9 @@ MAY_CHANGE_ON_RESUME: tuple[str, ...] = (
     "train.log_every",
     "train.checkpoint_every",
     "train.keep_checkpoints",
+    "train.max_nonfinite_steps",
+    "data.max_skipped_fraction",
+    "data.verify_checksums",
     "experiment.output_root",
     "logging",
     "eval",
@@ -187,8 +190,12 @@ def resume_training(
     scheduler: Any,
     scaler: torch.amp.GradScaler | None,
     device: torch.device,
+    restore: Callable[[Mapping[str, Any]], None] | None = None,
 ) -> int:
-    """Restore the newest (or named) checkpoint into the run; returns the step to start from (0 = fresh)."""
+    """Restore the newest (or named) checkpoint into the run; returns the step to start from (0 = fresh).
+
+    ``restore(state)``, if given, is called with the loaded checkpoint for what else the run keeps
+    in it (the trainer's skip counters)."""
     path = ckpt.resolve_resume(request.spec, checkpoint_dir)
     if path is None:
         return 0
@@ -217,6 +224,8 @@ def resume_training(
     if scaler is not None and "scaler" in state:
         scaler.load_state_dict(state["scaler"])
     ckpt.set_rng_state(state["rng"])
+    if restore is not None:
+        restore(state)
     step = int(state["step"])
     log.info("resumed from %s at step %d", path, step)
     return step

@@ -24,7 +24,7 @@ from pixvox.datasets.segmentation import SegmentationDataset, class_weights, col
 from pixvox.datasets.splits import resolve_split
 from pixvox.engine.job import TrainingJob
 from pixvox.engine.launch import JOBS
-from pixvox.engine.logger import MetricLogger, log
+from pixvox.engine.logger import MetricLogger, json_safe, log
 from pixvox.engine.trainer import TrainState
 from pixvox.evaluation import metrics_table, plot_confusion, write_metrics_json
 from pixvox.evaluation.export import legend
@@ -50,7 +50,13 @@ def make_datasets(cfg: FinetuneConfig, index: CloudIndex) -> tuple[SegmentationD
             "%d scenes are in both the training and the validation split (e.g. %s)", len(overlap), overlap[:3]
         )
     train_ds = SegmentationDataset(
-        index, train_names, d, train=True, input_kind=cfg.student.input, repeat=d.train_repeat
+        index,
+        train_names,
+        d,
+        train=True,
+        input_kind=cfg.student.input,
+        repeat=d.train_repeat,
+        skip_unreadable=True,
     )
     val_ds = SegmentationDataset(index, val_names, d, train=False, input_kind=cfg.student.input)
     log.info(
@@ -174,6 +180,7 @@ class FinetuneJob(TrainingJob):
             "oa": metrics.oa,
             "eval_loss": self.eval_loss,
             "curves": str(curves) if curves else None,
+            **state.skip_counts(),
         }
         if not self.dist.is_main:
             return summary
@@ -191,10 +198,7 @@ class FinetuneJob(TrainingJob):
             plot_confusion(
                 metrics, eval_dir / "confusion.png", title=f"{cfg.experiment.name} ({cfg.init.mode})"
             )
-        atomic_write_json(
-            self.run_dir / "summary.json",
-            {k: (None if isinstance(v, float) and v != v else v) for k, v in summary.items()},
-        )
+        atomic_write_json(self.run_dir / "summary.json", json_safe(summary))
         title = f"{cfg.experiment.name}: {cfg.init.mode}, step {state.step}, {len(val_ds.scenes)} validation scene(s)"
         print(metrics_table(metrics, title))
         print(
@@ -202,7 +206,7 @@ class FinetuneJob(TrainingJob):
             f"{train_seconds:.0f} s | mIoU {100 * metrics.miou:.1f} | mAcc {100 * metrics.macc:.1f} | "
             f"OA {100 * metrics.oa:.1f} | {eval_dir / 'metrics.json'}"
         )
-        print(json.dumps({k: v for k, v in summary.items() if k not in ("curves",)}, allow_nan=True))
+        print(json.dumps(json_safe({k: v for k, v in summary.items() if k not in ("curves",)})))
         return summary
 
 

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from pixvox.comm import all_reduce_sum, world_size
 from pixvox.datasets.segmentation import IGNORE
 from pixvox.engine.trainer import StepOutput
+from pixvox.errors import EmptyBatchError
 
 
 def to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
@@ -24,6 +25,7 @@ class SegmentationStep:
     each process divides its sum by the all-process weight total and multiplies by the world size,
     which DistributedDataParallel's gradient averaging undoes, so any number of processes trains
     exactly like one, even when a process holds few or no labeled voxels (sparse label budgets).
+    A global batch without any labeled voxel raises :class:`~pixvox.errors.EmptyBatchError`.
     """
 
     def __init__(
@@ -62,12 +64,13 @@ class SegmentationStep:
             )
         )
         weight_total, n_labeled, n_correct, ce_total = totals.tolist()
-        if weight_total > 0:
-            loss = ce_sum * (world_size() / weight_total)
-        else:  # no labeled voxel anywhere: a zero loss that still reaches every parameter
-            loss = logits.sum() * 0.0
+        if weight_total <= 0:
+            # No labeled voxel in the global batch (every process sees the same totals, so all skip):
+            # nothing to learn from; the trainer skips and counts the step (docs/reliability.md).
+            raise EmptyBatchError("no labeled voxel in the batch (all labels ignored or outside the crops)")
+        loss = ce_sum * (world_size() / weight_total)
         metrics = {
-            "loss": ce_total / weight_total if weight_total > 0 else float("nan"),
+            "loss": ce_total / weight_total,
             "acc": n_correct / n_labeled if n_labeled else float("nan"),
             "labeled_voxels": n_labeled,
         }

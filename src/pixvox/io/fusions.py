@@ -216,8 +216,13 @@ class FusionIndex:
         return s
 
     def verify(self, i: int) -> None:
-        """Re-hash sample ``i`` and compare with the index (raises on mismatch)."""
-        got = sha256_file(self.path(i))
+        """Re-hash sample ``i`` and compare with the index (raises on mismatch or a missing file)."""
+        try:
+            got = sha256_file(self.path(i))
+        except OSError as err:
+            raise FusionFormatError(
+                f"{self.path(i)}: cannot read ({err}); rerun python -m pixvox.prep fusions"
+            ) from err
         if got != self.samples[i].sha256:
             raise FusionFormatError(
                 f"{self.path(i)}: sha256 {got} does not match index.json; the file changed"

@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from pixvox.comm import all_gather_variable, all_reduce_sum, world_size
+from pixvox.errors import EmptyBatchError
 
 
 class InfoNCEResult(NamedTuple):
@@ -50,7 +51,7 @@ def info_nce(
     all_key, offset = collect(key)
     n_total = all_key.shape[0]
     if n_total < 2:
-        raise ValueError(f"InfoNCE needs at least 2 pairs across the batch, got {n_total}")
+        raise EmptyBatchError(f"InfoNCE needs at least 2 pairs across the batch, got {n_total}")
     target = torch.arange(offset, offset + n_local, device=query.device)
     logits = _at_least_fp32(query @ all_key.T / temperature)
     losses = F.cross_entropy(logits, target, reduction="none")

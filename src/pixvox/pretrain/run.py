@@ -17,6 +17,7 @@ from pixvox.datasets.fusion import FusionPretrainDataset, collate_pretrain, hold
 from pixvox.engine import checkpoint as ckpt
 from pixvox.engine.job import TrainingJob
 from pixvox.engine.launch import JOBS
+from pixvox.engine.logger import json_safe
 from pixvox.engine.sampler import sample_seed
 from pixvox.engine.trainer import TrainState
 from pixvox.errors import MissingDataError
@@ -76,7 +77,13 @@ class PretrainJob(TrainingJob):
             else None
         )
         return FusionPretrainDataset(
-            root, cfg.data, train_idx, augment=True, two_views=two_views, input_kind=kind
+            root,
+            cfg.data,
+            train_idx,
+            augment=True,
+            two_views=two_views,
+            input_kind=kind,
+            skip_unreadable=True,
         )
 
     def collate(self, samples: list[Any]) -> dict[str, Any]:
@@ -112,10 +119,11 @@ class PretrainJob(TrainingJob):
             "seconds": round(train_seconds, 1),
             "checkpoint": str(ckpt.latest_checkpoint(self.run_dir / "checkpoints")),
             "curves": str(curves) if curves else None,
+            **state.skip_counts(),
             **{k: m[k] for k in ("loss", "acc", "chance", "eval_loss", "eval_acc", "eval_chance") if k in m},
         }
         if self.dist.is_main:
-            atomic_write_json(self.run_dir / "summary.json", summary)
+            atomic_write_json(self.run_dir / "summary.json", json_safe(summary))
             acc = summary.get("eval_acc", summary.get("acc"))
             chance = summary.get("eval_chance", summary.get("chance"))
             which = "held-out" if "eval_acc" in summary else "train"
@@ -126,7 +134,7 @@ class PretrainJob(TrainingJob):
                 f"voxel->pixel top-1 {acc if acc is not None else float('nan'):.3f}{ratio} | "
                 f"checkpoint {summary['checkpoint']}"
             )
-            print(json.dumps(summary))
+            print(json.dumps(json_safe(summary)))
         return summary
 
 

@@ -112,24 +112,47 @@ def test_scannet_npy_reader_maps_nyu40_to_scannet20(shared_data):
     verts = np.load(folder / "scene0000_00_vert_all.npy")
     assert cloud.num_points == verts.shape[0] and cloud.labels.dtype == np.int32
     np.testing.assert_array_equal(cloud.xyz, verts[:, :3])
-    valid = {
-        1: "wall",
-        2: "floor",
-        3: "cabinet",
-        5: "chair",
-        14: "desk",
-        16: "curtain",
-        24: "refrigerator",
-        33: "toilet",
-        39: "otherfurniture",
+    # Every point against the README's table (written out independently in readme_map.py).
+    np.testing.assert_array_equal(cloud.labels, [README_MAP.get(int(i), -1) for i in nyu])
+    # The real scene holds 15 of the 20 classes (the other 5 are covered by the test below).
+    names = {SCANNET20_CLASS_NAMES[c] for c in set(cloud.labels.tolist()) - {-1}}
+    assert names == set(README_NAMES.values()) - {
+        "chair",
+        "bookshelf",
+        "picture",
+        "shower curtain",
+        "bathtub",
     }
-    for nyu_id, name in valid.items():
-        sel = nyu == nyu_id
-        if sel.any():
-            assert (cloud.labels[sel] == SCANNET20_CLASS_NAMES.index(name)).all(), name
     others = ~np.isin(nyu, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 14, 16, 24, 28, 33, 34, 36, 39])
     assert (cloud.labels[others] == -1).all() and others.any()
     assert 0.6 < (cloud.labels >= 0).mean() < 0.9  # README: about 75% of points are in the 20 classes
+
+
+#: the README's "map NYU40 -> ScanNet-20" sentence, by name
+README_NAMES = {
+    1: "wall", 2: "floor", 3: "cabinet", 4: "bed", 5: "chair", 6: "sofa", 7: "table", 8: "door",
+    9: "window", 10: "bookshelf", 11: "picture", 12: "counter", 14: "desk", 16: "curtain",
+    24: "refrigerator", 28: "shower curtain", 33: "toilet", 34: "sink", 36: "bathtub", 39: "otherfurniture",
+}  # fmt: skip
+
+
+def test_scannet_npy_reader_maps_every_nyu40_id(tmp_path, seed):
+    """Every NYU40 id 0..40 (and one beyond) in shuffled order: the 20 benchmark classes by name and
+    class index, everything else ignored."""
+    rng = np.random.default_rng(seed)
+    nyu = rng.permutation(np.repeat(np.arange(42, dtype=np.uint32), 3))
+    np.save(tmp_path / "s_vert_all.npy", rng.random((nyu.size, 6)).astype(np.float32))
+    np.save(tmp_path / "s_sem_label_all.npy", nyu)
+    labels = read_scannet_npy(tmp_path, "s").labels
+    assert len(README_NAMES) == 20 and len(SCANNET20_CLASS_NAMES) == 20
+    for nyu_id in range(42):
+        got = set(labels[nyu == nyu_id].tolist())
+        if nyu_id in README_NAMES:
+            assert got == {README_MAP[nyu_id]}, nyu_id
+            assert SCANNET20_CLASS_NAMES[README_MAP[nyu_id]] == README_NAMES[nyu_id]
+        else:
+            assert got == {-1}, nyu_id
+    assert sorted(set(labels.tolist()) - {-1}) == list(range(20))
 
 
 def test_scannet_reader_names_a_bad_file(tmp_path):
