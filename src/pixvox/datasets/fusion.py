@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,8 @@ from pixvox.datasets.augment import (
 )
 from pixvox.geometry import voxelize
 from pixvox.io.fusions import FusionIndex
+
+KNOWN_INPUTS = frozenset({"frames", "view2"})  # see pixvox.objectives.base.INPUTS
 
 
 def holdout_split(n: int, holdout_every: int) -> tuple[list[int], list[int]]:
@@ -39,8 +41,11 @@ class FusionPretrainDataset(torch.utils.data.Dataset):
       ``coords`` int32 [Va, 3] augmented voxel coordinates; ``feats`` float32 [Va, C] student input
       (RGB in [-0.5, 0.5], or ones); ``orig_coords`` int32 [Vo, 3] the stored voxels (world frame);
       ``orig_to_aug`` int64 [Vo]; ``images`` float32 [F, 3, H, W] RGB in [0, 1]; ``depths`` float32
-      [F, H, W] metres; ``intrinsics`` float32 [F, 3, 3]; ``cam_to_world`` float32 [F, 4, 4]; ``seed``;
-      with ``two_views`` also ``coords2``, ``feats2``, ``orig_to_aug2`` (a second 3D augmentation).
+      [F, H, W] metres; ``intrinsics`` float32 [F, 3, 3]; ``cam_to_world`` float32 [F, 4, 4]; ``seed``.
+
+    ``inputs`` (what the objectives need, pixvox.objectives.dataset_inputs) selects the optional parts:
+    ``frames`` the four frame entries above (the pixel-level objectives); ``view2`` also ``coords2``,
+    ``feats2``, ``orig_to_aug2`` (a second, independent 3D augmentation of the same voxels).
     """
 
     def __init__(
@@ -49,7 +54,7 @@ class FusionPretrainDataset(torch.utils.data.Dataset):
         cfg: PretrainDataConfig,
         indices: Sequence[int] | None = None,
         augment: bool = True,
-        two_views: bool = False,
+        inputs: Collection[str] = ("frames",),
         input_kind: str = "color",
     ) -> None:
         self.index = FusionIndex.load(root)
@@ -62,7 +67,10 @@ class FusionPretrainDataset(torch.utils.data.Dataset):
         if len(self.index) == 0:
             raise ValueError(f"{Path(root) / 'index.json'}: the dataset has no samples")
         self.indices = list(range(len(self.index))) if indices is None else list(indices)
-        self.cfg, self.augment, self.two_views, self.input_kind = cfg, augment, two_views, input_kind
+        unknown = set(inputs) - KNOWN_INPUTS
+        if unknown:
+            raise ValueError(f"unknown dataset inputs {sorted(unknown)}; valid: {sorted(KNOWN_INPUTS)}")
+        self.cfg, self.augment, self.inputs, self.input_kind = cfg, augment, frozenset(inputs), input_kind
 
     def __len__(self) -> int:
         return len(self.indices)
@@ -97,13 +105,19 @@ class FusionPretrainDataset(torch.utils.data.Dataset):
         item["coords"], item["feats"], item["orig_to_aug"] = self._augment_3d(
             sample.coords, sample.colors, rng
         )
-        if self.two_views:
+        if "view2" in self.inputs:
             rng2 = np.random.default_rng([seed, 2]) if self.augment else None
             item["coords2"], item["feats2"], item["orig_to_aug2"] = self._augment_3d(
                 sample.coords, sample.colors, rng2
             )
         item["orig_coords"] = torch.from_numpy(np.ascontiguousarray(sample.coords, dtype=np.int32))
+        if "frames" in self.inputs:
+            item.update(self._frames(sample, rng))
+        return item
 
+    def _frames(self, sample: Any, rng: np.random.Generator | None) -> dict[str, torch.Tensor]:
+        """The sample's frames after 2D augmentation (poses follow a horizontal flip)."""
+        item = {}
         F_, H, W = sample.depths.shape
         out_hw = tuple(self.cfg.image_size) if self.cfg.image_size else (H, W)
         images, depths, Ks, poses = [], [], [], []
@@ -143,7 +157,8 @@ def collate_pretrain(items: Sequence[dict[str, Any]]) -> dict[str, Any]:
     ``frame_sample`` naming each frame's sample."""
     if not items:
         raise ValueError("empty batch")
-    shapes = {tuple(it["images"].shape[-2:]) for it in items}
+    frames = "images" in items[0]
+    shapes = {tuple(it["images"].shape[-2:]) for it in items} if frames else set()
     if len(shapes) > 1:
         raise ValueError(f"frames of different sizes {sorted(shapes)} in one batch; set data.image_size")
     out: dict[str, Any] = {"seeds": [it["seed"] for it in items], "names": [it["name"] for it in items]}
@@ -157,9 +172,10 @@ def collate_pretrain(items: Sequence[dict[str, Any]]) -> dict[str, Any]:
         out[f"feats{v}"] = torch.cat([it[f"feats{v}"] for it in items])
         out[f"voxel_offsets{v}"] = off
         out[f"orig_to_aug{v}"] = torch.cat([it[f"orig_to_aug{v}"] + off[b] for b, it in enumerate(items)])
-    for key in ("images", "depths", "intrinsics", "cam_to_world"):
-        out[key] = torch.cat([it[key] for it in items])
-    out["frame_sample"] = torch.cat(
-        [torch.full((it["images"].shape[0],), b, dtype=torch.long) for b, it in enumerate(items)]
-    )
+    if frames:
+        for key in ("images", "depths", "intrinsics", "cam_to_world"):
+            out[key] = torch.cat([it[key] for it in items])
+        out["frame_sample"] = torch.cat(
+            [torch.full((it["images"].shape[0],), b, dtype=torch.long) for b, it in enumerate(items)]
+        )
     return out

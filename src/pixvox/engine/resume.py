@@ -77,6 +77,9 @@ def _flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     for k, v in d.items():
         if isinstance(v, Mapping):
             out.update(_flatten(v, f"{prefix}{k}."))
+        elif isinstance(v, (list, tuple)) and v and all(isinstance(x, Mapping) for x in v):
+            for i, x in enumerate(v):  # sections in a list (loss.terms): one key per leaf
+                out.update(_flatten(x, f"{prefix}{k}[{i}]."))
         else:
             out[f"{prefix}{k}"] = list(v) if isinstance(v, tuple) else v
     return out

@@ -1,4 +1,4 @@
-"""The pretraining job: fusions → student + teacher → PPKT / PointContrast step → held-out retrieval
+"""The pretraining job: fusions → student (+ teacher) → the objectives of ``loss.terms`` → held-out retrieval
 → checkpoints and a summary. Everything else (threads, processes, resume, loader, logging, the loop)
 is the shared job assembly, pixvox.engine.job.
 
@@ -22,8 +22,9 @@ from pixvox.engine.trainer import TrainState
 from pixvox.errors import MissingDataError
 from pixvox.io.atomic import atomic_write_json
 from pixvox.models.teacher.weights import teacher_weight_file
+from pixvox.objectives import dataset_inputs
 from pixvox.prep.ensure import ensure_pretrain_data
-from pixvox.pretrain.model import PretrainNet, uses_pointcontrast
+from pixvox.pretrain.model import PretrainNet
 from pixvox.pretrain.step import PretrainStep
 
 EVAL_EPOCH = 2**31 - 1  # seed stream of the held-out evaluation, apart from every training epoch
@@ -66,18 +67,14 @@ class PretrainJob(TrainingJob):
             )
         probe = FusionPretrainDataset(root, cfg.data, augment=False)
         train_idx, held_idx = holdout_split(len(probe.index), cfg.data.holdout_every)
-        two_views = uses_pointcontrast(cfg)
+        inputs = dataset_inputs(cfg)  # only what the configured objectives use
         kind = cfg.student.input
         self.held_out = (
-            FusionPretrainDataset(
-                root, cfg.data, held_idx, augment=False, two_views=two_views, input_kind=kind
-            )
+            FusionPretrainDataset(root, cfg.data, held_idx, augment=False, inputs=inputs, input_kind=kind)
             if held_idx
             else None
         )
-        return FusionPretrainDataset(
-            root, cfg.data, train_idx, augment=True, two_views=two_views, input_kind=kind
-        )
+        return FusionPretrainDataset(root, cfg.data, train_idx, augment=True, inputs=inputs, input_kind=kind)
 
     def collate(self, samples: list[Any]) -> dict[str, Any]:
         return collate_pretrain(samples)
