@@ -9,7 +9,14 @@ import torch.nn.functional as F
 from pixvox.config import PretrainConfig, load_config
 from pixvox.config.objectives import OBJECTIVES
 from pixvox.datasets.fusion import FusionPretrainDataset, collate_pretrain
-from pixvox.objectives import Objective, build_objectives, dataset_inputs, needs_teacher, objective_class
+from pixvox.objectives import (
+    Objective,
+    build_objectives,
+    dataset_inputs,
+    dataset_options,
+    needs_teacher,
+    objective_class,
+)
 from pixvox.pretrain.model import PretrainNet
 from pixvox.pretrain.step import PAIR_STREAM, PretrainStep
 from tests.pretrain.conftest import REPO, tiny_overrides
@@ -26,7 +33,9 @@ def _cfg(tiny_fusions, tmp_path, terms: str) -> PretrainConfig:
 
 
 def _batch(cfg: PretrainConfig, root) -> dict:
-    ds = FusionPretrainDataset(root, cfg.data, augment=True, inputs=dataset_inputs(cfg))
+    ds = FusionPretrainDataset(
+        root, cfg.data, augment=True, inputs=dataset_inputs(cfg), **dataset_options(cfg)
+    )
     return collate_pretrain([ds[(0, 11)], ds[(3, 12)]])
 
 
@@ -81,9 +90,14 @@ def test_combined_loss_is_the_weighted_sum_of_separately_computed_terms(tiny_fus
 
 def test_the_dataset_and_network_build_only_what_the_terms_need(tiny_fusions, tmp_path):
     pc = _cfg(tiny_fusions, tmp_path, PC % 1)
-    assert dataset_inputs(pc) == {"view2"} and not needs_teacher(pc)
+    assert dataset_inputs(pc) == {"partner"} and not needs_teacher(pc)
     batch = _batch(pc, tiny_fusions)
     assert "coords2" in batch and "images" not in batch and "depths" not in batch
+    assert not torch.equal(batch["orig_coords2"], batch["orig_coords"])  # another fusion
+    augment = _cfg(tiny_fusions, tmp_path, "{name: pointcontrast, views: augment}")
+    assert dataset_inputs(augment) == {"view2"}
+    same = _batch(augment, tiny_fusions)
+    assert torch.equal(same["orig_coords2"], same["orig_coords"])
     assert PretrainNet(pc).teacher is None
     ppkt = _cfg(tiny_fusions, tmp_path, PPKT % 1)
     assert dataset_inputs(ppkt) == {"frames"} and needs_teacher(ppkt)

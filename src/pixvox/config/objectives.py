@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from pixvox.config.common import ValidationError, check
 
@@ -67,11 +67,17 @@ class PointContrastTerm(ObjectiveTerm):
     name: str = "pointcontrast"
     temperature: float = 0.4  #: τ
     num_pairs: int = 4096  #: matched voxel pairs sampled across the global batch per step
+    #: overlap: view 2 is ANOTHER fusion of the same scene whose voxel overlap with view 1 is at least
+    #: ``min_overlap`` (as published; the pairs are stored by pixvox.prep.fusion); augment: view 2 is
+    #: a second 3D augmentation of the same fusion (100% overlap, no change of viewpoint; a baseline)
+    views: Literal["overlap", "augment"] = "overlap"
+    min_overlap: float = 0.3  #: shared voxels / voxels of the smaller fusion, for ``views: overlap``
 
     def __post_init__(self) -> None:
         super().__post_init__()
         check(self.temperature > 0, ".temperature", "must be > 0")
         check(self.num_pairs >= 2, ".num_pairs", "must be >= 2")
+        check(0 < self.min_overlap <= 1, ".min_overlap", "must be in (0, 1]")
 
 
 @dataclass(frozen=True)
@@ -91,7 +97,7 @@ OBJECTIVES: dict[str, ObjectiveSpec] = {
     "pointcontrast": ObjectiveSpec(
         PointContrastTerm,
         "pixvox.objectives.pointcontrast:PointContrastObjective",
-        "student voxels vs. the same world voxels in a second 3D view, PointInfoNCE (3D only)",
+        "student voxels vs. the same world voxels in another overlapping fusion, PointInfoNCE (3D only)",
     ),
 }
 

@@ -44,6 +44,11 @@ class Augment3DConfig:
     translate: float = 0.2  #: metres, uniform in ±translate per axis
     elastic: bool = False
     elastic_params: list[tuple[float, float]] = field(default_factory=lambda: [(0.2, 0.4), (0.8, 1.6)])
+    #: brightness/contrast/saturation strength on the voxel colours, drawn per view; 0 disables
+    color_jitter: float = 0.0
+
+    def __post_init__(self) -> None:
+        check(self.color_jitter >= 0, "data.augment_3d.color_jitter", "must be >= 0")
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,8 @@ from pixvox.datasets.augment import (
 from pixvox.geometry import voxelize
 from pixvox.io.fusions import FusionIndex
 
-KNOWN_INPUTS = frozenset({"frames", "view2"})  # see pixvox.objectives.base.INPUTS
+KNOWN_INPUTS = frozenset({"frames", "view2", "partner"})  # see pixvox.objectives.base.INPUTS
+log = logging.getLogger("pixvox.datasets")
 
 
 def holdout_split(n: int, holdout_every: int) -> tuple[list[int], list[int]]:
@@ -45,7 +47,12 @@ class FusionPretrainDataset(torch.utils.data.Dataset):
 
     ``inputs`` (what the objectives need, pixvox.objectives.dataset_inputs) selects the optional parts:
     ``frames`` the four frame entries above (the pixel-level objectives); ``view2`` also ``coords2``,
-    ``feats2``, ``orig_to_aug2`` (a second, independent 3D augmentation of the same voxels).
+    ``feats2``, ``orig_to_aug2`` (a second, independent 3D augmentation of the same voxels) and
+    ``orig_coords2`` (= ``orig_coords``); ``partner`` the same four keys for ANOTHER fusion of the
+    same scene, drawn among the stored view pairs with overlap >= ``partner_min_overlap``
+    (``orig_coords2``: its stored voxels, same world frame), with its own 3D augmentation and colour
+    jitter. With ``partner``, samples without such a partner in ``indices`` are left out (counted in
+    ``num_without_partner``, logged).
     """
 
     def __init__(
@@ -56,6 +63,7 @@ class FusionPretrainDataset(torch.utils.data.Dataset):
         augment: bool = True,
         inputs: Collection[str] = ("frames",),
         input_kind: str = "color",
+        partner_min_overlap: float = 0.3,
     ) -> None:
         self.index = FusionIndex.load(root)
         if abs(self.index.voxel_size - cfg.voxel_size) > 1e-9:
@@ -71,11 +79,39 @@ class FusionPretrainDataset(torch.utils.data.Dataset):
         if unknown:
             raise ValueError(f"unknown dataset inputs {sorted(unknown)}; valid: {sorted(KNOWN_INPUTS)}")
         self.cfg, self.augment, self.inputs, self.input_kind = cfg, augment, frozenset(inputs), input_kind
+        if "view2" in self.inputs and "partner" in self.inputs:
+            raise ValueError("inputs 'view2' and 'partner' both make the second view; ask for one")
+        self.partners: list[list[int]] = []
+        self.num_without_partner = 0
+        if "partner" in self.inputs:
+            self._keep_samples_with_partners(root, partner_min_overlap)
+
+    def _keep_samples_with_partners(self, root: str | Path, min_overlap: float) -> None:
+        local = {g: k for k, g in enumerate(self.indices)}
+        partners: list[list[int]] = [[] for _ in self.indices]
+        for vp in self.index.view_pairs(min_overlap):
+            if vp.a in local and vp.b in local:  # both in this split: no held-out frame leaks in
+                partners[local[vp.a]].append(vp.b)
+                partners[local[vp.b]].append(vp.a)
+        keep = [k for k, p in enumerate(partners) if p]
+        self.num_without_partner = len(self.indices) - len(keep)
+        if self.num_without_partner:
+            log.warning(
+                "%s: %d of %d samples have no other fusion of their scene with voxel overlap >= %g "
+                "in this split; left out",
+                Path(root) / "index.json",
+                self.num_without_partner,
+                len(self.indices),
+                min_overlap,
+            )
+        self.indices = [self.indices[k] for k in keep]
+        self.partners = [partners[k] for k in keep]
 
     def __len__(self) -> int:
         return len(self.indices)
 
     def _augment_3d(self, coords: np.ndarray, colors: np.ndarray, rng: np.random.Generator | None):
+        """``(coords [Va, 3] int32, feats [Va, C] float32, orig_to_aug [Vo] int64)`` of one view."""
         vs = self.cfg.voxel_size
         centres = (coords.astype(np.float64) + 0.5) * vs
         if rng is not None:
@@ -90,7 +126,11 @@ class FusionPretrainDataset(torch.utils.data.Dataset):
         if self.input_kind == "ones":
             feats = np.ones((new_coords.shape[0], 1), np.float32)
         else:
-            feats = new_colors.astype(np.float32) / 255.0 - 0.5
+            rgb = torch.from_numpy(new_colors.astype(np.float32) / 255.0)
+            if rng is not None and self.cfg.augment_3d.color_jitter > 0:
+                # the image jitter on a [3, Va, 1] "image" of voxel colours
+                rgb = color_jitter(rgb.T[:, :, None], rng, self.cfg.augment_3d.color_jitter)[:, :, 0].T
+            feats = rgb.numpy() - 0.5
         return (
             torch.from_numpy(new_coords),
             torch.from_numpy(feats.astype(np.float32)),
@@ -105,12 +145,19 @@ class FusionPretrainDataset(torch.utils.data.Dataset):
         item["coords"], item["feats"], item["orig_to_aug"] = self._augment_3d(
             sample.coords, sample.colors, rng
         )
-        if "view2" in self.inputs:
+        item["orig_coords"] = torch.from_numpy(np.ascontiguousarray(sample.coords, dtype=np.int32))
+        if "view2" in self.inputs or "partner" in self.inputs:
+            other = sample
+            if "partner" in self.inputs:
+                choices = self.partners[i]
+                j = choices[int(np.random.default_rng([seed, 3]).integers(len(choices)))]
+                other = self.index.load_sample(j)
+                item["partner"] = self.index.samples[j].name
             rng2 = np.random.default_rng([seed, 2]) if self.augment else None
             item["coords2"], item["feats2"], item["orig_to_aug2"] = self._augment_3d(
-                sample.coords, sample.colors, rng2
+                other.coords, other.colors, rng2
             )
-        item["orig_coords"] = torch.from_numpy(np.ascontiguousarray(sample.coords, dtype=np.int32))
+            item["orig_coords2"] = torch.from_numpy(np.ascontiguousarray(other.coords, dtype=np.int32))
         if "frames" in self.inputs:
             item.update(self._frames(sample, rng))
         return item
@@ -162,11 +209,12 @@ def collate_pretrain(items: Sequence[dict[str, Any]]) -> dict[str, Any]:
     if len(shapes) > 1:
         raise ValueError(f"frames of different sizes {sorted(shapes)} in one batch; set data.image_size")
     out: dict[str, Any] = {"seeds": [it["seed"] for it in items], "names": [it["name"] for it in items]}
+    if "partner" in items[0]:
+        out["partners"] = [it["partner"] for it in items]
     views = [""] + (["2"] if "coords2" in items[0] else [])
-    orig_off = _offsets([it["orig_coords"].shape[0] for it in items])
-    out["orig_coords"] = _batch_coords([it["orig_coords"] for it in items])
-    out["orig_offsets"] = orig_off
     for v in views:
+        out[f"orig_coords{v}"] = _batch_coords([it[f"orig_coords{v}"] for it in items])
+        out[f"orig_offsets{v}"] = _offsets([it[f"orig_coords{v}"].shape[0] for it in items])
         off = _offsets([it[f"coords{v}"].shape[0] for it in items])
         out[f"coords{v}"] = _batch_coords([it[f"coords{v}"] for it in items])
         out[f"feats{v}"] = torch.cat([it[f"feats{v}"] for it in items])

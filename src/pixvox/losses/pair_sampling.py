@@ -115,12 +115,28 @@ def select_point_pairs(
     the shared world frame); ``orig_offsets``: ``[B + 1]`` per-sample ranges of original voxels.
     Returns ``(index_in_view1 [n], index_in_view2 [n])``, no row repeated in either view.
     """
-    picks = []
+    sample = torch.repeat_interleave(
+        torch.arange(len(seeds), device=orig_to_view1.device),
+        (orig_offsets[1:] - orig_offsets[:-1]).to(orig_to_view1.device),
+    )
+    return select_matched_pairs(orig_to_view1, orig_to_view2, sample, seeds, quota)
+
+
+def select_matched_pairs(
+    index1: torch.Tensor, index2: torch.Tensor, pair_sample: torch.Tensor, seeds: Sequence[int], quota: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Up to ``quota`` of the candidate pairs ``(index1[k], index2[k])`` per sample, drawn at random,
+    with no row repeated in either view.
+
+    ``index{1,2}``: ``[K]`` int64 rows of the two views; ``pair_sample``: ``[K]`` int64 sample of each
+    candidate, non-decreasing. Revoxelization can send several stored voxels to one augmented voxel:
+    a repeated row would be scored as a negative of itself, so only its first drawn pair is kept.
+    """
+    counts = torch.bincount(pair_sample, minlength=len(seeds)).tolist()
+    picks, start = [], 0
     for b, seed in enumerate(seeds):
-        lo, hi = int(orig_offsets[b]), int(orig_offsets[b + 1])
-        if hi > lo:
-            # Revoxelization can send several stored voxels to one augmented voxel: keep one pair per
-            # row of each view, else a row would be scored as a negative of itself.
-            picks.append(lo + _distinct_choice([orig_to_view1[lo:hi], orig_to_view2[lo:hi]], quota, seed))
-    idx = torch.cat(picks) if picks else orig_to_view1.new_zeros(0)
-    return orig_to_view1[idx], orig_to_view2[idx]
+        lo, start = start, start + counts[b]
+        if start > lo:
+            picks.append(lo + _distinct_choice([index1[lo:start], index2[lo:start]], quota, seed))
+    idx = torch.cat(picks) if picks else index1.new_zeros(0)
+    return index1[idx], index2[idx]

@@ -9,6 +9,7 @@ from pixvox.objectives.base import (
     ObjectiveResult,
     build_objectives,
     dataset_inputs,
+    dataset_options,
     needs_teacher,
     objective_class,
 )
@@ -18,6 +19,7 @@ __all__ = [
     "ObjectiveResult",
     "build_objectives",
     "dataset_inputs",
+    "dataset_options",
     "needs_teacher",
     "objective_class",
 ]

@@ -3,7 +3,9 @@
 An objective is one module (a subclass of :class:`Objective`) with:
 
 - ``term_type``: its term dataclass in :mod:`pixvox.config.objectives` (its typed options);
-- ``inputs``: what the dataset must build for it beyond the student's voxels (:data:`INPUTS`);
+- ``inputs``: what the dataset must build for it beyond the student's voxels (:data:`INPUTS`), or
+  :meth:`Objective.required_inputs` where that depends on the term's options (with
+  :meth:`Objective.dataset_options` for the dataset's keyword arguments);
 - ``needs_teacher``: whether the network must run the 2D teacher;
 - :meth:`Objective.select_pairs`: what to score this step (the step times it as stage ``pairs``);
 - :meth:`Objective.score`: its loss and the metrics it logs (stage ``loss``).
@@ -27,8 +29,9 @@ from pixvox.config.pretrain import PretrainConfig
 
 #: Dataset inputs an objective may ask for (pixvox.datasets.fusion.FusionPretrainDataset builds them):
 #: ``frames``: the RGB-D frames, intrinsics and camera-to-world poses of each fusion;
-#: ``view2``: a second, independent 3D augmentation of the same stored voxels.
-INPUTS = frozenset({"frames", "view2"})
+#: ``view2``: a second, independent 3D augmentation of the same stored voxels;
+#: ``partner``: another fusion of the same scene that overlaps (a stored view pair), augmented apart.
+INPUTS = frozenset({"frames", "view2", "partner"})
 
 
 @dataclass
@@ -57,6 +60,16 @@ class Objective(nn.Module):
             )
         self.term, self.cfg = term, cfg
 
+    @classmethod
+    def required_inputs(cls, term: ObjectiveTerm) -> frozenset[str]:
+        """Dataset inputs this term needs (default: the class's ``inputs``)."""
+        return cls.inputs
+
+    @classmethod
+    def dataset_options(cls, term: ObjectiveTerm) -> dict[str, Any]:
+        """Keyword arguments of pixvox.datasets.fusion.FusionPretrainDataset this term sets."""
+        return {}
+
     def select_pairs(self, batch: dict[str, Any], out: dict[str, torch.Tensor], seeds: list[int]) -> Any:
         """What to score: pairs drawn with one generator per sample from ``seeds`` (one per sample of
         the *global* batch, so any number of processes draws the same pairs)."""
@@ -74,9 +87,6 @@ def objective_class(name: str) -> type[Objective]:
     cls = getattr(importlib.import_module(module), attr)
     if not (isinstance(cls, type) and issubclass(cls, Objective) and cls.term_type is spec.term):
         raise TypeError(f"{spec.implementation} is not an Objective for {spec.term.__name__}")
-    unknown = cls.inputs - INPUTS
-    if unknown:
-        raise TypeError(f"{spec.implementation} asks for unknown dataset inputs {sorted(unknown)}")
     return cls
 
 
@@ -87,7 +97,21 @@ def build_objectives(cfg: PretrainConfig) -> list[Objective]:
 
 def dataset_inputs(cfg: PretrainConfig) -> frozenset[str]:
     """The dataset inputs the configured objectives need."""
-    return frozenset().union(*(objective_class(t.name).inputs for t in cfg.loss.terms))
+    inputs = frozenset().union(*(objective_class(t.name).required_inputs(t) for t in cfg.loss.terms))
+    unknown = inputs - INPUTS
+    if unknown:
+        raise TypeError(
+            f"objectives ask for unknown dataset inputs {sorted(unknown)}; known: {sorted(INPUTS)}"
+        )
+    return inputs
+
+
+def dataset_options(cfg: PretrainConfig) -> dict[str, Any]:
+    """The dataset's keyword arguments the configured objectives set (pixvox.datasets.fusion)."""
+    out: dict[str, Any] = {}
+    for t in cfg.loss.terms:
+        out.update(objective_class(t.name).dataset_options(t))
+    return out
 
 
 def needs_teacher(cfg: PretrainConfig) -> bool:
