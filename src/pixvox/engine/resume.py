@@ -16,7 +16,7 @@ scaler and RNG states.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,7 @@ import torch
 
 from pixvox.engine import checkpoint as ckpt
 from pixvox.engine.logger import log
-from pixvox.errors import CheckpointMismatchError, ResumeMismatchError
+from pixvox.errors import CheckpointMismatchError, ResumeMismatchError, UserError
 from pixvox.io.atomic import sha256_file
 
 __all__ = [
@@ -121,6 +121,9 @@ class Provenance:
     config: dict[str, Any]
     weight_files: dict[str, Path] = field(default_factory=dict)
     defaults: dict[str, Any] = field(default_factory=dict)  #: the schema's defaults, for old checkpoints
+    #: re-resolves a checkpoint's config through today's schema (e.g. shorthand keys of older versions
+    #: into their canonical form) before comparing; left as saved where it does not load
+    normalize: Callable[[Mapping[str, Any]], dict[str, Any]] | None = None
     _hashes: dict[str, dict[str, str]] | None = field(default=None, repr=False)
 
     def file_records(self) -> dict[str, dict[str, str]]:
@@ -139,7 +142,13 @@ class Provenance:
         """How this run differs from the one that wrote checkpoint ``state``."""
         lines = []
         if isinstance(state.get("config"), Mapping):
-            lines += config_differences(state["config"], self.config, self.defaults)
+            saved_cfg = state["config"]
+            if self.normalize is not None:
+                try:
+                    saved_cfg = self.normalize(saved_cfg)
+                except (UserError, ValueError, TypeError):
+                    pass  # keys of another version: compare as saved, every difference is listed
+            lines += config_differences(saved_cfg, self.config, self.defaults)
         saved = state.get("weight_files")
         if isinstance(saved, Mapping):
             mine = self.file_records()
