@@ -102,28 +102,28 @@ def test_resume_compares_config_and_teacher_weights(capsys, tiny_fusions, tmp_pa
     assert cli.main(["pretrain", CONFIG, *first, "--resume", "none"]) == 0
     ck = load_checkpoint(latest_checkpoint(tmp_path / "run/checkpoints"))
     assert ck["weight_files"]["teacher.weights"]["path"] == str(teacher)
-    assert ck["config"]["loss"]["temperature"] == 0.07
+    assert ck["config"]["loss"]["terms"][0]["temperature"] == 0.07
     capsys.readouterr()
 
     # 1) another temperature: refused, naming the key and both values
     longer = {**common, "train.max_steps": 4}
     hotter = tiny_overrides(tiny_fusions, tmp_path, "run", **longer, **{"loss.temperature": 0.1})
     err = user_error(capsys, [CONFIG, *hotter])
-    assert "loss.temperature: 0.07 in the checkpoint, 0.1 now" in err and "--resume force" in err
+    assert "loss.terms[0].temperature: 0.07 in the checkpoint, 0.1 now" in err and "--resume force" in err
     assert "teacher.weights" not in err  # only what differs is listed
 
     # 2) another teacher file of the same architecture at the same path: refused, naming the file
     _teacher_file(teacher, seed=1)
     same = tiny_overrides(tiny_fusions, tmp_path, "run", **longer)
     err = user_error(capsys, [CONFIG, *same])
-    assert f"weight file teacher.weights: {teacher}" in err and "loss.temperature" not in err
+    assert f"weight file teacher.weights: {teacher}" in err and "temperature" not in err
 
     # 3) forced: resumes at step 2 and finishes; the new checkpoint records the new file and config
     assert cli.main(["pretrain", CONFIG, *hotter, "--resume", "force"]) == 0
     steps = [r["step"] for r in read_metrics(tmp_path / "run/metrics.jsonl") if "loss" in r]
     assert steps == [1, 2, 3, 4]
     ck = load_checkpoint(latest_checkpoint(tmp_path / "run/checkpoints"))
-    assert ck["step"] == 4 and ck["config"]["loss"]["temperature"] == 0.1
+    assert ck["step"] == 4 and ck["config"]["loss"]["terms"][0]["temperature"] == 0.1
     from pixvox.io.atomic import sha256_file
 
     assert ck["weight_files"]["teacher.weights"]["sha256"] == sha256_file(teacher)

@@ -6,7 +6,7 @@ It runs the pretraining job itself (:func:`pixvox.pretrain.run.main`, with its D
 trainer, optimizer and schedule) for ``warmup + steps`` steps into a temporary run folder, with a
 :class:`pixvox.engine.timing.StageRecorder` active. The stages come from the marks in the real code
 (``pretrain/step.py``: transfer, forward with student_forward and teacher_forward inside it,
-matching, pairs, loss) and from torch's global optimizer-step hooks (optimizer); the training loop
+then for every objective of ``loss.terms`` pairs, with the objective's matching inside, and loss) and from torch's global optimizer-step hooks (optimizer); the training loop
 itself is not changed. A step runs from the end of one optimizer step to the end of the next; the
 time between the step function's return and the optimizer step is ``backward`` (zero_grad,
 loss.backward and gradient clipping), and the time before the step function starts is the loop's:
@@ -66,9 +66,9 @@ LABELS = {
     "student_forward": "student forward (sparse U-Net)",
     "teacher_forward": "teacher forward (2D)",
     "forward": "forward, outside both networks",
-    "matching": "pixel-voxel matching",
-    "pairs": "pair sampling",
-    "loss": "loss (InfoNCE)",
+    "matching": "matching (pixel-voxel, view-view)",
+    "pairs": "pair sampling (objectives)",
+    "loss": "loss (objectives)",
     "backward": "backward (+ zero_grad, clipping)",
     "optimizer": "optimizer step",
     "untimed": "untimed",

@@ -13,7 +13,7 @@ class ValidationError(UserError, ValueError):
 
     def __init__(self, key: str, msg: str) -> None:
         super().__init__(f"key '{key}' {msg}")
-        self.key = key
+        self.key, self.msg = key, msg
 
 
 def check(cond: bool, key: str, msg: str) -> None:

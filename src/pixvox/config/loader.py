@@ -114,27 +114,57 @@ def apply_overrides(data: dict, origins: dict[str, str], overrides: Sequence[str
             value = yaml.safe_load(raw) if raw.strip() else ""
         except yaml.YAMLError as err:
             raise ConfigError(f"{CLI}: cannot parse the value of '{item}': {err}") from err
-        node = data
+        node: Any = data
         parts = key.split(".")
+        canon = ""  # the key as the schema names it: list items as [i]
         for i, part in enumerate(parts[:-1]):
+            if isinstance(node, list):
+                j = _list_item(node, part, canon, item)
+                canon = f"{canon}[{j}]"
+                node = node[j]
+                continue
+            canon = f"{canon}.{part}" if canon else part
             if part not in node:
-                origins[".".join(parts[: i + 1])] = CLI
+                origins[canon] = CLI
             nxt = node.setdefault(part, {})
-            if not isinstance(nxt, dict):
+            if not isinstance(nxt, (dict, list)):
                 raise ConfigError(f"{CLI}: '{'.'.join(parts[: i + 1])}' is a value, not a section ({item})")
             node = nxt
-        node[parts[-1]] = value
-        origins[key] = CLI
+        last = parts[-1]
+        if isinstance(node, list):
+            j = _list_item(node, last, canon, item)
+            canon = f"{canon}[{j}]"
+            node[j] = value
+        else:
+            canon = f"{canon}.{last}" if canon else last
+            node[last] = value
+        origins[canon] = CLI
         if isinstance(value, Mapping):
-            for sub in _leaves(value, key + "."):
+            for sub in _leaves(value, canon + "."):
                 origins[sub] = CLI
+
+
+def _list_item(items: list, part: str, key: str, item: str) -> int:
+    """Index of the list item an override path names: a number, or the ``name`` of a mapping item
+    (``loss.terms.ppkt.temperature=0.07``)."""
+    if part.lstrip("-").isdigit() and -len(items) <= int(part) < len(items):
+        return int(part) % len(items)
+    named = [j for j, it in enumerate(items) if isinstance(it, Mapping) and it.get("name") == part]
+    if len(named) == 1:
+        return named[0]
+    names = [it.get("name") for it in items if isinstance(it, Mapping) and "name" in it]
+    raise ConfigError(
+        f"{CLI}: override '{item}': '{key}' is a list of {len(items)} item(s); '{part}' is neither an index "
+        f"nor the name of one of them" + (f" (names: {', '.join(map(str, names))})" if names else "")
+    )
 
 
 def _where(origins: Mapping[str, str], key: str, default: str) -> str:
     while key:
         if key in origins and origins[key]:
             return origins[key]
-        key = key.rpartition(".")[0]
+        # up one level: "a.b[0].c" -> "a.b[0]" -> "a.b" -> "a"
+        key = key[: key.rindex("[")] if key.endswith("]") else key.rpartition(".")[0]
     return default
 
 
@@ -174,6 +204,16 @@ def _convert(tp: Any, value: Any, key: str, origins: Mapping[str, str], default_
                 f"{src}: key '{key}' must be one of {', '.join(repr(a) for a in args)}, got {value!r}"
             )
         return value
+    variant = getattr(tp, "__config_variant__", None)
+    if variant is not None:
+        # a section whose schema depends on one of its own keys (a loss term's name)
+        if not isinstance(value, Mapping):
+            raise bad(f"a section (mapping) for {tp.__name__}")
+        try:
+            tp = variant(value)
+        except ValidationError as err:
+            raise ConfigError(f"{src}: key '{key}{err.key}' {err.msg}") from err
+        return _build(tp, value, key + ".", origins, default_src)
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, Mapping):
             raise bad(f"a section (mapping) for {tp.__name__}")
@@ -234,6 +274,10 @@ def _build(cls: type[T], data: Mapping, prefix: str, origins: Mapping[str, str],
         return cls(**kwargs)
     except ValidationError as err:
         # The key named by the check may be a sibling section's; report where the value came from.
+        # A key starting with "." is relative to this section (a list item's checks).
+        if err.key.startswith("."):
+            key = prefix[:-1] + err.key
+            raise ConfigError(f"{_where(origins, key, default_src)}: key '{key}' {err.msg}") from err
         raise ConfigError(f"{_where(origins, err.key.split('/')[0], default_src)}: {err}") from err
     except TypeError as err:  # a required field without default
         raise ConfigError(f"{default_src}: section '{prefix[:-1] or '<top>'}': {err}") from err

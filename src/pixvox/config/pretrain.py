@@ -13,9 +13,11 @@ from pixvox.config.common import (
     ScheduleConfig,
     StudentConfig,
     TrainConfig,
+    ValidationError,
     check,
     check_skipped_fraction,
 )
+from pixvox.config.objectives import OBJECTIVES, ObjectiveTerm, make_term
 
 
 @dataclass
@@ -44,6 +46,11 @@ class Augment3DConfig:
     translate: float = 0.2  #: metres, uniform in ±translate per axis
     elastic: bool = False
     elastic_params: list[tuple[float, float]] = field(default_factory=lambda: [(0.2, 0.4), (0.8, 1.6)])
+    #: brightness/contrast/saturation strength on the voxel colours, drawn per view; 0 disables
+    color_jitter: float = 0.0
+
+    def __post_init__(self) -> None:
+        check(self.color_jitter >= 0, "data.augment_3d.color_jitter", "must be >= 0")
 
 
 @dataclass
@@ -91,23 +98,84 @@ class TeacherConfig:
     fpn_channels: int = 128
 
 
+#: Shorthand keys of configs written before ``loss.terms``: key → (objective, option of its term).
+LOSS_SHORTHAND: dict[str, tuple[str, str]] = {
+    "temperature": ("ppkt", "temperature"),
+    "num_pairs": ("ppkt", "num_pairs"),
+    "pixel_level": ("ppkt", "pixel_level"),
+    "symmetric": ("ppkt", "symmetric"),
+    "pointcontrast_weight": ("pointcontrast", "weight"),
+    "pointcontrast_temperature": ("pointcontrast", "temperature"),
+    "pointcontrast_pairs": ("pointcontrast", "num_pairs"),
+}
+
+
 @dataclass
 class LossConfig:
-    name: Literal["ppkt", "pointcontrast", "ppkt+pointcontrast"] = "ppkt"
-    embed_dim: int = 64  #: D of both projection heads
-    num_pairs: int = 4096  #: matched pairs N sampled across the batch per step
-    temperature: float = 0.04  #: PPKT's τ
-    pixel_level: bool = False  #: pairs of single pixels instead of voxel-averaged pixel targets
-    symmetric: bool = False  #: add the pixel→voxel direction
-    pointcontrast_weight: float = 1.0
-    pointcontrast_temperature: float = 0.4
-    pointcontrast_pairs: int = 4096
+    """The pretraining loss: a weighted sum of objectives (``terms``; see pixvox.config.objectives).
+
+    ``loss.terms: [{name: ppkt, weight: 1.0, temperature: 0.07}, {name: pointcontrast, weight: 0.5}]``.
+    Shorthand (configs before ``terms``): ``name: ppkt+pointcontrast`` makes one term per objective,
+    and the keys of :data:`LOSS_SHORTHAND` set an option of their objective's term (also on top of
+    ``terms``, so ``loss.temperature=0.1`` keeps working on the command line). After validation
+    ``terms`` holds everything and the shorthand keys are None, so the saved config is canonical.
+    """
+
+    terms: list[ObjectiveTerm] = field(default_factory=list)
+    embed_dim: int = 64  #: D of the student's output and of every projection head
+    name: Optional[str] = None  #: shorthand: objective names joined by '+'; default 'ppkt'
+    temperature: Optional[float] = None
+    num_pairs: Optional[int] = None
+    pixel_level: Optional[bool] = None
+    symmetric: Optional[bool] = None
+    pointcontrast_weight: Optional[float] = None
+    pointcontrast_temperature: Optional[float] = None
+    pointcontrast_pairs: Optional[int] = None
 
     def __post_init__(self) -> None:
         check(self.embed_dim >= 1, "loss.embed_dim", "must be >= 1")
-        check(self.num_pairs >= 2, "loss.num_pairs", "must be >= 2")
-        check(self.temperature > 0, "loss.temperature", "must be > 0")
-        check(self.pointcontrast_temperature > 0, "loss.pointcontrast_temperature", "must be > 0")
+        check(
+            not (self.terms and self.name),
+            "loss.name",
+            "is shorthand for loss.terms; set one of them, not both (on the command line, replace the "
+            "terms instead: 'loss.terms=[{name: pointcontrast}]')",
+        )
+        if not self.terms:
+            names = (self.name or "ppkt").split("+")
+            self.terms = [make_term(n.strip()) for n in names]
+        for i, term in enumerate(self.terms):
+            spec = OBJECTIVES.get(term.name)
+            check(
+                spec is not None and type(term) is spec.term,
+                f"loss.terms[{i}].name",
+                f"must be one of {', '.join(repr(n) for n in OBJECTIVES)} with that objective's term, "
+                f"got {term.name!r} ({type(term).__name__})",
+            )
+        names = [t.name for t in self.terms]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        check(not dup, "loss.terms", f"names objective(s) {dup} more than once; give each one term")
+        for key, (objective, option) in LOSS_SHORTHAND.items():
+            value = getattr(self, key)
+            if value is None:
+                continue
+            term = next((t for t in self.terms if t.name == objective), None)
+            check(
+                term is not None,
+                f"loss.{key}",
+                f"sets the {objective} term's {option}, but loss.terms has no {objective} term "
+                f"(terms: {', '.join(names)})",
+            )
+            setattr(term, option, value)
+            try:
+                term.__post_init__()
+            except ValidationError as err:
+                raise ValidationError(f"loss.{key}", err.msg) from err
+            setattr(self, key, None)
+        self.name = None
+
+    def term(self, name: str) -> ObjectiveTerm | None:
+        """The term of objective ``name``, if the loss has one."""
+        return next((t for t in self.terms if t.name == name), None)
 
 
 @dataclass

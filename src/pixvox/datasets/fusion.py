@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,9 @@ from pixvox.datasets.augment import (
 from pixvox.datasets.skipped import SkippedSample
 from pixvox.geometry import voxelize
 from pixvox.io.fusions import FusionFormatError, FusionIndex, FusionSample
+
+KNOWN_INPUTS = frozenset({"frames", "view2", "partner"})  # see pixvox.objectives.base.INPUTS
+log = logging.getLogger("pixvox.datasets")
 
 
 def holdout_split(n: int, holdout_every: int) -> tuple[list[int], list[int]]:
@@ -40,13 +44,21 @@ class FusionPretrainDataset(torch.utils.data.Dataset):
       ``coords`` int32 [Va, 3] augmented voxel coordinates; ``feats`` float32 [Va, C] student input
       (RGB in [-0.5, 0.5], or ones); ``orig_coords`` int32 [Vo, 3] the stored voxels (world frame);
       ``orig_to_aug`` int64 [Vo]; ``images`` float32 [F, 3, H, W] RGB in [0, 1]; ``depths`` float32
-      [F, H, W] metres; ``intrinsics`` float32 [F, 3, 3]; ``cam_to_world`` float32 [F, 4, 4]; ``seed``;
-      with ``two_views`` also ``coords2``, ``feats2``, ``orig_to_aug2`` (a second 3D augmentation).
+      [F, H, W] metres; ``intrinsics`` float32 [F, 3, 3]; ``cam_to_world`` float32 [F, 4, 4]; ``seed``.
+
+    ``inputs`` (what the objectives need, pixvox.objectives.dataset_inputs) selects the optional parts:
+    ``frames`` the four frame entries above (the pixel-level objectives); ``view2`` also ``coords2``,
+    ``feats2``, ``orig_to_aug2`` (a second, independent 3D augmentation of the same voxels) and
+    ``orig_coords2`` (= ``orig_coords``); ``partner`` the same four keys for ANOTHER fusion of the
+    same scene, drawn among the stored view pairs with overlap >= ``partner_min_overlap``
+    (``orig_coords2``: its stored voxels, same world frame), with its own 3D augmentation and colour
+    jitter. With ``partner``, samples without such a partner in ``indices`` are left out (counted in
+    ``num_without_partner``, logged).
 
     Every read checks the file against its index entry (keys, dtypes, shapes, voxel and frame
     counts; with ``data.verify_checksums`` also its SHA-256). With ``skip_unreadable`` (the training
-    set) a sample that fails, or holds no voxel, comes back as a :class:`SkippedSample` instead of
-    raising :class:`~pixvox.io.fusions.FusionFormatError`.
+    set) a sample that fails (or whose partner fails), or holds no voxel, comes back as a
+    :class:`SkippedSample` instead of raising :class:`~pixvox.io.fusions.FusionFormatError`.
     """
 
     def __init__(
@@ -55,9 +67,10 @@ class FusionPretrainDataset(torch.utils.data.Dataset):
         cfg: PretrainDataConfig,
         indices: Sequence[int] | None = None,
         augment: bool = True,
-        two_views: bool = False,
+        inputs: Collection[str] = ("frames",),
         input_kind: str = "color",
         skip_unreadable: bool = False,
+        partner_min_overlap: float = 0.3,
     ) -> None:
         self.index = FusionIndex.load(root)
         self.skip_unreadable = skip_unreadable
@@ -70,7 +83,37 @@ class FusionPretrainDataset(torch.utils.data.Dataset):
         if len(self.index) == 0:
             raise ValueError(f"{Path(root) / 'index.json'}: the dataset has no samples")
         self.indices = list(range(len(self.index))) if indices is None else list(indices)
-        self.cfg, self.augment, self.two_views, self.input_kind = cfg, augment, two_views, input_kind
+        unknown = set(inputs) - KNOWN_INPUTS
+        if unknown:
+            raise ValueError(f"unknown dataset inputs {sorted(unknown)}; valid: {sorted(KNOWN_INPUTS)}")
+        self.cfg, self.augment, self.inputs, self.input_kind = cfg, augment, frozenset(inputs), input_kind
+        if "view2" in self.inputs and "partner" in self.inputs:
+            raise ValueError("inputs 'view2' and 'partner' both make the second view; ask for one")
+        self.partners: list[list[int]] = []
+        self.num_without_partner = 0
+        if "partner" in self.inputs:
+            self._keep_samples_with_partners(root, partner_min_overlap)
+
+    def _keep_samples_with_partners(self, root: str | Path, min_overlap: float) -> None:
+        local = {g: k for k, g in enumerate(self.indices)}
+        partners: list[list[int]] = [[] for _ in self.indices]
+        for vp in self.index.view_pairs(min_overlap):
+            if vp.a in local and vp.b in local:  # both in this split: no held-out frame leaks in
+                partners[local[vp.a]].append(vp.b)
+                partners[local[vp.b]].append(vp.a)
+        keep = [k for k, p in enumerate(partners) if p]
+        self.num_without_partner = len(self.indices) - len(keep)
+        if self.num_without_partner:
+            log.warning(
+                "%s: %d of %d samples have no other fusion of their scene with voxel overlap >= %g "
+                "in this split; left out",
+                Path(root) / "index.json",
+                self.num_without_partner,
+                len(self.indices),
+                min_overlap,
+            )
+        self.indices = [self.indices[k] for k in keep]
+        self.partners = [partners[k] for k in keep]
 
     def __len__(self) -> int:
         return len(self.indices)
@@ -88,7 +131,14 @@ class FusionPretrainDataset(torch.utils.data.Dataset):
             raise FusionFormatError(f"{self.index.path(j)}: the sample has no voxels")
         return sample
 
+    def _skip(self, j: int, err: FusionFormatError) -> SkippedSample:
+        """The marker of an unreadable sample ``j`` (training set), or the error (elsewhere)."""
+        if not self.skip_unreadable:
+            raise err
+        return SkippedSample(str(self.index.path(j)), str(err), j)
+
     def _augment_3d(self, coords: np.ndarray, colors: np.ndarray, rng: np.random.Generator | None):
+        """``(coords [Va, 3] int32, feats [Va, C] float32, orig_to_aug [Vo] int64)`` of one view."""
         vs = self.cfg.voxel_size
         centres = (coords.astype(np.float64) + 0.5) * vs
         if rng is not None:
@@ -103,7 +153,11 @@ class FusionPretrainDataset(torch.utils.data.Dataset):
         if self.input_kind == "ones":
             feats = np.ones((new_coords.shape[0], 1), np.float32)
         else:
-            feats = new_colors.astype(np.float32) / 255.0 - 0.5
+            rgb = torch.from_numpy(new_colors.astype(np.float32) / 255.0)
+            if rng is not None and self.cfg.augment_3d.color_jitter > 0:
+                # the image jitter on a [3, Va, 1] "image" of voxel colours
+                rgb = color_jitter(rgb.T[:, :, None], rng, self.cfg.augment_3d.color_jitter)[:, :, 0].T
+            feats = rgb.numpy() - 0.5
         return (
             torch.from_numpy(new_coords),
             torch.from_numpy(feats.astype(np.float32)),
@@ -115,21 +169,35 @@ class FusionPretrainDataset(torch.utils.data.Dataset):
         try:
             sample = self._load(self.indices[i])
         except FusionFormatError as err:
-            if not self.skip_unreadable:
-                raise
-            return SkippedSample(str(self.index.path(self.indices[i])), str(err), self.indices[i])
+            return self._skip(self.indices[i], err)
         rng = np.random.default_rng(seed) if self.augment else None
         item: dict[str, Any] = {"seed": int(seed), "name": self.index.samples[self.indices[i]].name}
         item["coords"], item["feats"], item["orig_to_aug"] = self._augment_3d(
             sample.coords, sample.colors, rng
         )
-        if self.two_views:
+        item["orig_coords"] = torch.from_numpy(np.ascontiguousarray(sample.coords, dtype=np.int32))
+        if "view2" in self.inputs or "partner" in self.inputs:
+            other = sample
+            if "partner" in self.inputs:
+                choices = self.partners[i]
+                j = choices[int(np.random.default_rng([seed, 3]).integers(len(choices)))]
+                try:
+                    other = self._load(j)
+                except FusionFormatError as err:
+                    return self._skip(j, err)
+                item["partner"] = self.index.samples[j].name
             rng2 = np.random.default_rng([seed, 2]) if self.augment else None
             item["coords2"], item["feats2"], item["orig_to_aug2"] = self._augment_3d(
-                sample.coords, sample.colors, rng2
+                other.coords, other.colors, rng2
             )
-        item["orig_coords"] = torch.from_numpy(np.ascontiguousarray(sample.coords, dtype=np.int32))
+            item["orig_coords2"] = torch.from_numpy(np.ascontiguousarray(other.coords, dtype=np.int32))
+        if "frames" in self.inputs:
+            item.update(self._frames(sample, rng))
+        return item
 
+    def _frames(self, sample: Any, rng: np.random.Generator | None) -> dict[str, torch.Tensor]:
+        """The sample's frames after 2D augmentation (poses follow a horizontal flip)."""
+        item = {}
         F_, H, W = sample.depths.shape
         out_hw = tuple(self.cfg.image_size) if self.cfg.image_size else (H, W)
         images, depths, Ks, poses = [], [], [], []
@@ -169,23 +237,26 @@ def collate_pretrain(items: Sequence[dict[str, Any]]) -> dict[str, Any]:
     ``frame_sample`` naming each frame's sample."""
     if not items:
         raise ValueError("empty batch")
-    shapes = {tuple(it["images"].shape[-2:]) for it in items}
+    frames = "images" in items[0]
+    shapes = {tuple(it["images"].shape[-2:]) for it in items} if frames else set()
     if len(shapes) > 1:
         raise ValueError(f"frames of different sizes {sorted(shapes)} in one batch; set data.image_size")
     out: dict[str, Any] = {"seeds": [it["seed"] for it in items], "names": [it["name"] for it in items]}
+    if "partner" in items[0]:
+        out["partners"] = [it["partner"] for it in items]
     views = [""] + (["2"] if "coords2" in items[0] else [])
-    orig_off = _offsets([it["orig_coords"].shape[0] for it in items])
-    out["orig_coords"] = _batch_coords([it["orig_coords"] for it in items])
-    out["orig_offsets"] = orig_off
     for v in views:
+        out[f"orig_coords{v}"] = _batch_coords([it[f"orig_coords{v}"] for it in items])
+        out[f"orig_offsets{v}"] = _offsets([it[f"orig_coords{v}"].shape[0] for it in items])
         off = _offsets([it[f"coords{v}"].shape[0] for it in items])
         out[f"coords{v}"] = _batch_coords([it[f"coords{v}"] for it in items])
         out[f"feats{v}"] = torch.cat([it[f"feats{v}"] for it in items])
         out[f"voxel_offsets{v}"] = off
         out[f"orig_to_aug{v}"] = torch.cat([it[f"orig_to_aug{v}"] + off[b] for b, it in enumerate(items)])
-    for key in ("images", "depths", "intrinsics", "cam_to_world"):
-        out[key] = torch.cat([it[key] for it in items])
-    out["frame_sample"] = torch.cat(
-        [torch.full((it["images"].shape[0],), b, dtype=torch.long) for b, it in enumerate(items)]
-    )
+    if frames:
+        for key in ("images", "depths", "intrinsics", "cam_to_world"):
+            out[key] = torch.cat([it[key] for it in items])
+        out["frame_sample"] = torch.cat(
+            [torch.full((it["images"].shape[0],), b, dtype=torch.long) for b, it in enumerate(items)]
+        )
     return out

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from pixvox.comm import DistInfo, barrier, convert_to_distributed_batchnorm, init_distributed
-from pixvox.config import save_config, to_dict
+from pixvox.config import from_dict, save_config, to_dict
 from pixvox.engine.launch import JobInfo, run_job
 from pixvox.engine.logger import MetricLogger, log, setup_console_logging
 from pixvox.engine.optim import build_optimizer, build_scheduler
@@ -195,7 +195,12 @@ class TrainingJob:
         use_scaler = cfg.train.amp == "fp16" and dist.device.type == "cuda"
         scaler = torch.amp.GradScaler("cuda") if use_scaler else None
 
-        provenance = Provenance(to_dict(cfg), self.weight_files(), to_dict(type(cfg)()))
+        provenance = Provenance(
+            to_dict(cfg),
+            self.weight_files(),
+            to_dict(type(cfg)()),
+            normalize=lambda saved: to_dict(from_dict(type(cfg), saved)),
+        )
         provenance.file_records()  # hash now: the files as this run read them
         skips: dict[str, Any] = {}  # the skip counters of the checkpoint resumed from (they continue)
         start_step = resume_training(

@@ -25,7 +25,7 @@ import torch
 
 from pixvox.engine import checkpoint as ckpt
 from pixvox.engine.logger import log
-from pixvox.errors import CheckpointMismatchError, ResumeMismatchError
+from pixvox.errors import CheckpointMismatchError, ResumeMismatchError, UserError
 from pixvox.io.atomic import sha256_file
 
 __all__ = [
@@ -80,6 +80,9 @@ def _flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     for k, v in d.items():
         if isinstance(v, Mapping):
             out.update(_flatten(v, f"{prefix}{k}."))
+        elif isinstance(v, (list, tuple)) and v and all(isinstance(x, Mapping) for x in v):
+            for i, x in enumerate(v):  # sections in a list (loss.terms): one key per leaf
+                out.update(_flatten(x, f"{prefix}{k}[{i}]."))
         else:
             out[f"{prefix}{k}"] = list(v) if isinstance(v, tuple) else v
     return out
@@ -121,6 +124,9 @@ class Provenance:
     config: dict[str, Any]
     weight_files: dict[str, Path] = field(default_factory=dict)
     defaults: dict[str, Any] = field(default_factory=dict)  #: the schema's defaults, for old checkpoints
+    #: re-resolves a checkpoint's config through today's schema (e.g. shorthand keys of older versions
+    #: into their canonical form) before comparing; left as saved where it does not load
+    normalize: Callable[[Mapping[str, Any]], dict[str, Any]] | None = None
     _hashes: dict[str, dict[str, str]] | None = field(default=None, repr=False)
 
     def file_records(self) -> dict[str, dict[str, str]]:
@@ -139,7 +145,13 @@ class Provenance:
         """How this run differs from the one that wrote checkpoint ``state``."""
         lines = []
         if isinstance(state.get("config"), Mapping):
-            lines += config_differences(state["config"], self.config, self.defaults)
+            saved_cfg = state["config"]
+            if self.normalize is not None:
+                try:
+                    saved_cfg = self.normalize(saved_cfg)
+                except (UserError, ValueError, TypeError):
+                    pass  # keys of another version: compare as saved, every difference is listed
+            lines += config_differences(saved_cfg, self.config, self.defaults)
         saved = state.get("weight_files")
         if isinstance(saved, Mapping):
             mine = self.file_records()

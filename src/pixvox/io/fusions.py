@@ -23,7 +23,7 @@ import os
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -180,6 +180,15 @@ class FusionRecord:
         }
 
 
+class ViewPair(NamedTuple):
+    """Two fusions of one scene (sample indices ``a < b`` in the index) and their voxel overlap."""
+
+    a: int
+    b: int
+    shared: int  #: voxels stored in both
+    overlap: float  #: shared / voxels of the smaller fusion
+
+
 @dataclass
 class FusionIndex:
     """``<root>/index.json`` of a fusion dataset.
@@ -227,6 +236,37 @@ class FusionIndex:
             raise FusionFormatError(
                 f"{self.path(i)}: sha256 {got} does not match index.json; the file changed"
             )
+
+    def view_pairs(self, min_overlap: float) -> list[ViewPair]:
+        """The stored view pairs (``index.json``'s ``view_pairs``) with ``overlap >= min_overlap``.
+
+        Raises :class:`FusionFormatError` naming the file when the index has none (prepared before
+        pairs were stored) or stored only pairs above ``min_overlap``, or an entry is malformed.
+        """
+        p = self.root / INDEX_JSON
+        rerun = "rerun python -m pixvox.prep fusions with the same options (it reuses the samples)"
+        vp = self.extra.get("view_pairs")
+        if not isinstance(vp, dict) or not isinstance(vp.get("scenes"), dict):
+            raise FusionFormatError(f"{p}: no view pairs (index written before they were stored); {rerun}")
+        stored = float(vp.get("min_overlap", 1.0))
+        if min_overlap < stored - 1e-12:
+            raise FusionFormatError(
+                f"{p}: holds the view pairs with overlap >= {stored}, not those >= {min_overlap}; "
+                f"{rerun} and --pair-min-overlap {min_overlap}"
+            )
+        row = {r.name: i for i, r in enumerate(self.samples)}
+        out = []
+        for scene, pairs in vp["scenes"].items():
+            try:
+                for e in pairs:
+                    if float(e["overlap"]) >= min_overlap:
+                        a, b = sorted((row[str(e["a"])], row[str(e["b"])]))
+                        out.append(ViewPair(a, b, int(e["shared"]), float(e["overlap"])))
+            except (KeyError, TypeError, ValueError) as err:
+                raise FusionFormatError(
+                    f"{p}: malformed view pair in scene {scene!r} ({err!r}); {rerun}"
+                ) from err
+        return out
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {

@@ -3,6 +3,7 @@
 from pixvox.losses.info_nce import InfoNCEResult, info_nce
 from pixvox.losses.pair_sampling import (
     PixelVoxelPairs,
+    select_matched_pairs,
     select_pixel_pairs,
     select_point_pairs,
     select_voxel_pairs,
@@ -14,6 +15,7 @@ __all__ = [
     "InfoNCEResult",
     "info_nce",
     "PixelVoxelPairs",
+    "select_matched_pairs",
     "select_pixel_pairs",
     "select_point_pairs",
     "select_voxel_pairs",

@@ -18,9 +18,16 @@ class InfoNCEResult(NamedTuple):
     num_pairs: int  #: global number of pairs N (chance accuracy = 1 / N)
 
 
-def _at_least_fp32(x: torch.Tensor) -> torch.Tensor:
-    # Under autocast the similarities may be half precision; the softmax needs float32.
-    return x if x.dtype in (torch.float32, torch.float64) else x.float()
+def similarity_logits(query: torch.Tensor, key: torch.Tensor, temperature: float) -> torch.Tensor:
+    """``query @ key.T / temperature`` in float32 (float64 for float64 inputs), autocast off.
+
+    Under bf16 autocast the matrix product would otherwise run in bf16 (8 bits of mantissa): at
+    τ = 0.04 a cosine's rounding error of ~4e-3 becomes ~0.1 in the logits, more than the gaps the
+    loss has to learn from.
+    """
+    dtype = torch.float64 if torch.float64 in (query.dtype, key.dtype) else torch.float32
+    with torch.autocast(device_type=query.device.type, enabled=False):
+        return query.to(dtype) @ key.to(dtype).T / temperature
 
 
 def info_nce(
@@ -53,12 +60,12 @@ def info_nce(
     if n_total < 2:
         raise EmptyBatchError(f"InfoNCE needs at least 2 pairs across the batch, got {n_total}")
     target = torch.arange(offset, offset + n_local, device=query.device)
-    logits = _at_least_fp32(query @ all_key.T / temperature)
+    logits = similarity_logits(query, all_key, temperature)
     losses = F.cross_entropy(logits, target, reduction="none")
     correct = (logits.argmax(1) == target).sum()
     if symmetric:
         all_query, _ = collect(query)
-        logits_k = _at_least_fp32(key @ all_query.T / temperature)
+        logits_k = similarity_logits(key, all_query, temperature)
         losses = 0.5 * (losses + F.cross_entropy(logits_k, target, reduction="none"))
     stats = reduce(torch.stack([losses.detach().sum(), correct.to(losses.dtype)]).double())
     scale = (world_size() if gather else 1) / n_total

@@ -25,6 +25,29 @@ def _per_sample_choice(count: int, quota: int, seed: int, device: torch.device) 
     return perm[: min(quota, count)].to(device)
 
 
+def first_occurrences(values: torch.Tensor) -> torch.Tensor:
+    """``[n]`` bool: True where ``values[i]`` occurs for the first time in ``values`` (in order)."""
+    n = values.numel()
+    if n == 0:
+        return values.new_zeros(0, dtype=torch.bool)
+    _, inverse = torch.unique(values, return_inverse=True)
+    pos = torch.arange(n, device=values.device)
+    first = torch.full((int(inverse.max()) + 1,), n, device=values.device, dtype=pos.dtype)
+    first.scatter_reduce_(0, inverse, pos, reduce="amin")
+    return pos == first[inverse]
+
+
+def _distinct_choice(keys: list[torch.Tensor], quota: int, seed: int) -> torch.Tensor:
+    """Up to ``quota`` random positions of ``range(n)`` whose values in every ``keys[j]`` (``[n]``
+    each) are all distinct: a random order, then the first occurrence of each value, key by key."""
+    n = keys[0].numel()
+    g = torch.Generator().manual_seed(seed)
+    perm = torch.randperm(n, generator=g).to(keys[0].device)
+    for k in keys:
+        perm = perm[first_occurrences(k[perm])]
+    return perm[:quota]
+
+
 def select_voxel_pairs(
     pixel_voxel: torch.Tensor, voxel_offsets: torch.Tensor, seeds: Sequence[int], quota: int
 ) -> PixelVoxelPairs:
@@ -56,7 +79,8 @@ def select_voxel_pairs(
 def select_pixel_pairs(
     pixel_voxel: torch.Tensor, pixel_sample: torch.Tensor, seeds: Sequence[int], quota: int
 ) -> PixelVoxelPairs:
-    """Pixel-level pairs: ``quota`` matched pixels per sample, each paired with the voxel it lands in.
+    """Pixel-level pairs: ``quota`` matched pixels per sample in distinct voxels, each paired with the
+    voxel it lands in.
 
     ``pixel_sample``: ``[P]`` int64 local sample index of each matched pixel (non-decreasing).
     """
@@ -65,8 +89,10 @@ def select_pixel_pairs(
     starts = [0]
     for c in counts:
         starts.append(starts[-1] + c)
+    # One pixel per voxel: two pixels of one voxel share their query, so each would be scored as a
+    # negative of the other although both are positives of that voxel.
     picks = [
-        starts[b] + _per_sample_choice(counts[b], quota, seed, device)
+        starts[b] + _distinct_choice([pixel_voxel[starts[b] : starts[b + 1]]], quota, seed)
         for b, seed in enumerate(seeds)
         if counts[b]
     ]
@@ -87,13 +113,30 @@ def select_point_pairs(
 
     ``orig_to_view{1,2}``: ``[Vo]`` int64 voxel of each original voxel in each view (matched through
     the shared world frame); ``orig_offsets``: ``[B + 1]`` per-sample ranges of original voxels.
-    Returns ``(index_in_view1 [n], index_in_view2 [n])``.
+    Returns ``(index_in_view1 [n], index_in_view2 [n])``, no row repeated in either view.
     """
-    device = orig_to_view1.device
-    picks = []
+    sample = torch.repeat_interleave(
+        torch.arange(len(seeds), device=orig_to_view1.device),
+        (orig_offsets[1:] - orig_offsets[:-1]).to(orig_to_view1.device),
+    )
+    return select_matched_pairs(orig_to_view1, orig_to_view2, sample, seeds, quota)
+
+
+def select_matched_pairs(
+    index1: torch.Tensor, index2: torch.Tensor, pair_sample: torch.Tensor, seeds: Sequence[int], quota: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Up to ``quota`` of the candidate pairs ``(index1[k], index2[k])`` per sample, drawn at random,
+    with no row repeated in either view.
+
+    ``index{1,2}``: ``[K]`` int64 rows of the two views; ``pair_sample``: ``[K]`` int64 sample of each
+    candidate, non-decreasing. Revoxelization can send several stored voxels to one augmented voxel:
+    a repeated row would be scored as a negative of itself, so only its first drawn pair is kept.
+    """
+    counts = torch.bincount(pair_sample, minlength=len(seeds)).tolist()
+    picks, start = [], 0
     for b, seed in enumerate(seeds):
-        lo, hi = int(orig_offsets[b]), int(orig_offsets[b + 1])
-        if hi > lo:
-            picks.append(lo + _per_sample_choice(hi - lo, quota, seed, device))
-    idx = torch.cat(picks) if picks else orig_to_view1.new_zeros(0)
-    return orig_to_view1[idx], orig_to_view2[idx]
+        lo, start = start, start + counts[b]
+        if start > lo:
+            picks.append(lo + _distinct_choice([index1[lo:start], index2[lo:start]], quota, seed))
+    idx = torch.cat(picks) if picks else index1.new_zeros(0)
+    return index1[idx], index2[idx]

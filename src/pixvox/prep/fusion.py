@@ -4,7 +4,9 @@ Each sample groups F consecutive exported frames of one scene (F = 1 reproduces 
 back-projects their depth into the world with their camera-to-world poses, voxelizes the union
 (default 2.5 cm, mean color per voxel) and stores the voxels together with the frames' color and
 depth images, intrinsics and poses (format: docs/data.md, reader: :mod:`pixvox.io.fusions`).
-Pixel-to-voxel matching is not stored; training recomputes it after 3D augmentation.
+Pixel-to-voxel matching is not stored; training recomputes it after 3D augmentation. The view pairs
+(two fusions of one scene with >= 30% voxel overlap, PointContrast's input) are computed from the
+samples on every run and stored in ``index.json`` (:mod:`pixvox.prep.fusion_pairs`).
 
 Samples are written atomically and ``index.json`` last; rerunning skips finished samples (and
 refuses an output folder made with other options). ``--workers`` runs samples in processes.
@@ -48,6 +50,7 @@ from pixvox.io.fusions import (
 )
 from pixvox.io.jobs import run_jobs, setup_logging
 from pixvox.prep.args import image_size
+from pixvox.prep.fusion_pairs import DEFAULT_MIN_OVERLAP, view_pairs_json
 
 log = logging.getLogger("pixvox.prep.fusion")
 
@@ -159,6 +162,7 @@ def make_fusions(
     max_samples: int | None = None,
     overwrite: bool = False,
     progress: bool = True,
+    pair_min_overlap: float = DEFAULT_MIN_OVERLAP,
 ) -> dict[str, Any]:
     """Build the fusion dataset ``out_root`` from exported frames under ``frames_root``; returns a summary.
 
@@ -172,6 +176,8 @@ def make_fusions(
             intrinsics scaled); fusion itself uses the full-resolution depth.
         workers: processes. max_samples: keep only the first N planned samples (quick tests).
         overwrite: replace an output folder made with other options instead of refusing it.
+        pair_min_overlap: store the view pairs (two fusions of one scene) whose voxel overlap is at
+            least this (:mod:`pixvox.prep.fusion_pairs`); recomputed on every run, from the samples.
 
     Returns:
         ``{"samples", "new", "reused", "skipped": [{"input", "reason"}], "frames_fused", "points_fused",
@@ -286,13 +292,19 @@ def make_fusions(
         fields = ("name", "file", "num_voxels", "num_frames", "sha256", "source")
         records.append(FusionRecord(**{k: v[k] for k in fields}))
     elapsed = time.perf_counter() - t0
+    scene_of = {j["name"]: j["scene"] for j in jobs}
+    by_scene: dict[str, list[tuple[str, np.ndarray]]] = {}
+    for rec in records:
+        with np.load(out / rec.file, allow_pickle=False) as z:  # reads only the coords array
+            by_scene.setdefault(scene_of[rec.name], []).append((rec.name, z["coords"]))
+    view_pairs = view_pairs_json(by_scene, pair_min_overlap)
     index = FusionIndex(
         root=out,
         voxel_size=float(voxel_size),
         frames_per_sample=int(frames_per_sample),
         samples=records,
         skipped=sorted(skipped, key=lambda s: str(s["input"])),
-        extra={"options": options},
+        extra={"options": options, "view_pairs": view_pairs},
     )
     index.write()
     summary = {
@@ -306,6 +318,7 @@ def make_fusions(
         "samples_per_s": round(new / elapsed, 3) if new and elapsed > 0 else None,
         "frames_per_s": round(frames_fused / elapsed, 3) if new and elapsed > 0 else None,
         "index": str(out / INDEX_JSON),
+        "view_pairs": sum(len(p) for p in view_pairs["scenes"].values()),
     }
     log.info(
         "fusions: %d samples (%d new, %d reused), %d skipped; %s samples/s",
@@ -333,6 +346,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--max-samples", type=int, default=None)
     p.add_argument("--overwrite", action="store_true", help="replace an output made with other options")
+    p.add_argument(
+        "--pair-min-overlap",
+        type=float,
+        default=DEFAULT_MIN_OVERLAP,
+        help=f"store view pairs (PointContrast) with at least this voxel overlap (default {DEFAULT_MIN_OVERLAP})",
+    )
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("-v", "--verbose", action="store_true")
     a = p.parse_args(argv)
@@ -350,6 +369,7 @@ def main(argv: list[str] | None = None) -> int:
         max_samples=a.max_samples,
         overwrite=a.overwrite,
         progress=not a.no_progress,
+        pair_min_overlap=a.pair_min_overlap,
     )
     print(json.dumps({**summary, "skipped": len(summary["skipped"])}))
     return 0

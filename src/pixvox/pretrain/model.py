@@ -9,22 +9,15 @@ from torch import nn
 
 from pixvox.config.pretrain import PretrainConfig
 from pixvox.models import build_student, build_teacher
+from pixvox.objectives import needs_teacher
 from pixvox.sparse import features_in_input_order, sparse_tensor
 
 STUDENT_PREFIX = "student."
 
 
-def uses_ppkt(cfg: PretrainConfig) -> bool:
-    return cfg.loss.name in ("ppkt", "ppkt+pointcontrast")
-
-
-def uses_pointcontrast(cfg: PretrainConfig) -> bool:
-    return cfg.loss.name in ("pointcontrast", "ppkt+pointcontrast")
-
-
 class PretrainNet(nn.Module):
-    """Student (Res16UNet with a D-dim ``final`` layer) and, for PPKT, the teacher (frozen backbone,
-    trainable FPN + upsampling projection to D dims at pixel resolution).
+    """Student (Res16UNet with a D-dim ``final`` layer) and, when an objective needs it (PPKT), the
+    teacher (frozen backbone, trainable FPN + upsampling projection to D dims at pixel resolution).
 
     ``forward(batch)`` returns ``voxel_feats`` ``[ΣVa, D]`` in the order of ``batch["coords"]``,
     ``pixel_feats`` ``[ΣF, D, H, W]`` (PPKT) and ``voxel_feats2`` (second view, PointContrast).
@@ -44,7 +37,7 @@ class PretrainNet(nn.Module):
                 out_dim=cfg.loss.embed_dim,
                 fpn_channels=cfg.teacher.fpn_channels,
             )
-            if uses_ppkt(cfg)
+            if needs_teacher(cfg)
             else None
         )
 

@@ -1,4 +1,4 @@
-"""The pretraining job: fusions → student + teacher → PPKT / PointContrast step → held-out retrieval
+"""The pretraining job: fusions → student (+ teacher) → the objectives of ``loss.terms`` → held-out retrieval
 → checkpoints and a summary. Everything else (threads, processes, resume, loader, logging, the loop)
 is the shared job assembly, pixvox.engine.job.
 
@@ -23,8 +23,9 @@ from pixvox.engine.trainer import TrainState
 from pixvox.errors import MissingDataError
 from pixvox.io.atomic import atomic_write_json
 from pixvox.models.teacher.weights import teacher_weight_file
+from pixvox.objectives import dataset_inputs, dataset_options
 from pixvox.prep.ensure import ensure_pretrain_data
-from pixvox.pretrain.model import PretrainNet, uses_pointcontrast
+from pixvox.pretrain.model import PretrainNet
 from pixvox.pretrain.step import PretrainStep
 
 EVAL_EPOCH = 2**31 - 1  # seed stream of the held-out evaluation, apart from every training epoch
@@ -32,7 +33,8 @@ DEFAULT_CONFIG = JOBS["pretrain"].default_config
 
 
 def make_eval_fn(cfg: PretrainConfig, step_fn: PretrainStep, dataset: FusionPretrainDataset | None):
-    """Held-out voxel→pixel retrieval: fixed samples, no augmentation, fixed pair seeds."""
+    """Held-out retrieval of the first term (PPKT: voxel→pixel; PointContrast: voxel→voxel of the other
+    view): fixed samples, no augmentation, fixed pair seeds."""
     if dataset is None or len(dataset) == 0:
         return None
     n = min(len(dataset), cfg.train.batch_size)
@@ -67,24 +69,18 @@ class PretrainJob(TrainingJob):
             )
         probe = FusionPretrainDataset(root, cfg.data, augment=False)
         train_idx, held_idx = holdout_split(len(probe.index), cfg.data.holdout_every)
-        two_views = uses_pointcontrast(cfg)
-        kind = cfg.student.input
+        # only what the configured objectives use
+        kw = {"inputs": dataset_inputs(cfg), "input_kind": cfg.student.input, **dataset_options(cfg)}
         self.held_out = (
-            FusionPretrainDataset(
-                root, cfg.data, held_idx, augment=False, two_views=two_views, input_kind=kind
+            FusionPretrainDataset(root, cfg.data, held_idx, augment=False, **kw) if held_idx else None
+        )
+        train = FusionPretrainDataset(root, cfg.data, train_idx, augment=True, skip_unreadable=True, **kw)
+        if len(train) == 0:
+            raise MissingDataError(
+                f"{root / 'index.json'}: no training sample has what the objectives need (e.g. another "
+                "fusion of its scene with enough voxel overlap for pointcontrast); see the log above"
             )
-            if held_idx
-            else None
-        )
-        return FusionPretrainDataset(
-            root,
-            cfg.data,
-            train_idx,
-            augment=True,
-            two_views=two_views,
-            input_kind=kind,
-            skip_unreadable=True,
-        )
+        return train
 
     def collate(self, samples: list[Any]) -> dict[str, Any]:
         return collate_pretrain(samples)
@@ -131,7 +127,7 @@ class PretrainJob(TrainingJob):
             print(
                 f"pixvox pretrain {'STOPPED' if state.stopped_early else 'done'}: {state.step} steps in "
                 f"{summary['seconds']:.0f} s | loss {summary.get('loss', float('nan')):.3f} | {which} "
-                f"voxel->pixel top-1 {acc if acc is not None else float('nan'):.3f}{ratio} | "
+                f"{self.cfg.loss.terms[0].name} top-1 {acc if acc is not None else float('nan'):.3f}{ratio} | "
                 f"checkpoint {summary['checkpoint']}"
             )
             print(json.dumps(json_safe(summary)))

@@ -12,8 +12,8 @@ import torch
 from pixvox.config import PretrainConfig, from_dict
 from pixvox.datasets.fusion import FusionPretrainDataset, collate_pretrain
 from pixvox.engine.checkpoint import load_checkpoint
+from pixvox.objectives.ppkt import match_pixels
 from pixvox.pretrain.model import PretrainNet
-from pixvox.pretrain.step import match_pixels
 
 
 def pca_basis(x: torch.Tensor, k: int = 3) -> tuple[torch.Tensor, torch.Tensor]:
