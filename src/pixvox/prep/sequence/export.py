@@ -116,7 +116,7 @@ def export_sequence(
             color, depth, pose = _read_frame(f, read_depth, seq.invalid_depth_value)
         except (FrameFormatError, ImageReadError, SequenceError, ValueError, OSError) as err:
             w.skip(f.frame_id, str(err))
-            log.debug("skip frame %d: %s", f.frame_id, err)
+            log.warning("%s: skipped frame %d: %s", out, f.frame_id, err)
             continue
         w.add(f.frame_id, color, depth, pose)
     info = w.finish()
