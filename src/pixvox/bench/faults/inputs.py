@@ -124,7 +124,9 @@ def ply_scan(
     scene = dst / "scene0000_00"
     scene.mkdir(parents=True)
     PlyData([PlyElement.describe(arr, "vertex")]).write(str(scene / "scene0000_00_vh_clean_2.ply"))
-    lab = np.empty(points, dtype=[("x", "f4"), ("y", "f4"), ("z", "f4"), *([("label", "u2")] if labels else [])])
+    lab = np.empty(
+        points, dtype=[("x", "f4"), ("y", "f4"), ("z", "f4"), *([("label", "u2")] if labels else [])]
+    )
     for i, name in enumerate("xyz"):
         lab[name] = vert[:, i]
     if labels:
