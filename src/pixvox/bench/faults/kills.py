@@ -14,7 +14,7 @@ A trial starts the workload, kills it (SIGKILL) at a drawn point, scans what it 
 compares the result with the reference: the final checkpoint's tensors (model, optimizer, student)
 bit for bit, and every other file byte for byte except those that hold timings. Kill points are
 drawn two ways: ``time`` (uniform over the reference's training time, after the first logged step;
-over the whole run for ``prepare``) and ``write`` (the testing hook ``PIXVOX_FAULT_WRITE_DELAY``
+from the creation of the output folder for ``prepare``) and ``write`` (the testing hook ``PIXVOX_FAULT_WRITE_DELAY``
 holds each atomic write open, and the kill lands inside the j-th write, j drawn at random).
 Every run uses 1 compute thread and 0 data workers.
 """
@@ -72,14 +72,28 @@ def _temp_names(folder: Path, glob: str) -> set[str]:
 
 
 def run_reference(w: Workload, cwd: Path) -> Result:
-    """The uninterrupted run, made at ``w.out`` then moved to ``w.reference``."""
+    """The uninterrupted run, made at ``w.out`` then moved to ``w.reference``. Sets ``w.span``: the
+    seconds from the appearance of ``w.started_marker`` (of the output folder without one) to the
+    end, the window the time kills are drawn in."""
     shutil.rmtree(w.out, ignore_errors=True)
     shutil.rmtree(w.reference, ignore_errors=True)
-    r = pixvox([*w.args, "--resume", "none"] if w.training else w.args, cwd)
-    if r.returncode != 0:
-        raise RuntimeError(f"reference {w.name} run failed ({r.returncode}):\n{r.stderr[-3000:]}")
+    log = cwd / f"reference_{w.name}.log"
+    t0 = time.perf_counter()
+    with open(log, "w") as f:
+        proc = start([*w.args, "--resume", "none"] if w.training else w.args, cwd, output=f)
+        marker = w.out / w.started_marker if w.started_marker else w.out
+        seen = None
+        while proc.poll() is None:
+            if seen is None and marker.exists():
+                seen = time.perf_counter()
+            time.sleep(POLL)
+    seconds = time.perf_counter() - t0
+    text = log.read_text()
+    if proc.returncode != 0:
+        raise RuntimeError(f"reference {w.name} run failed ({proc.returncode}):\n{text[-3000:]}")
+    w.span = time.perf_counter() - (seen or t0)
     w.out.rename(w.reference)
-    return r
+    return Result(w.args, proc.returncode, text, "", seconds)
 
 
 def _wait_and_kill(proc, w: Workload, mode: str, rng: np.random.Generator) -> tuple[bool, float]:
@@ -94,8 +108,8 @@ def _wait_and_kill(proc, w: Workload, mode: str, rng: np.random.Generator) -> tu
         if proc.poll() is None:
             time.sleep(float(rng.uniform(0.0, 0.7 * w.write_delay)))
     else:
-        marker = w.out / w.started_marker if w.started_marker else None
-        while marker is not None and proc.poll() is None and not marker.exists():
+        marker = w.out / w.started_marker if w.started_marker else w.out
+        while proc.poll() is None and not marker.exists():
             time.sleep(POLL)
         deadline = time.perf_counter() + float(rng.uniform(0.0, w.span))
         while proc.poll() is None and time.perf_counter() < deadline:

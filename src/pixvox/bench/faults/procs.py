@@ -17,7 +17,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 
@@ -77,14 +77,17 @@ def pixvox(
     return Result(args, p.returncode, p.stdout, p.stderr, time.perf_counter() - t0)
 
 
-def start(args: list[str], cwd: Path, write_delay: str | None = None) -> subprocess.Popen:
-    """Start ``pixvox ARGS`` in the background (output discarded) for a kill."""
+def start(
+    args: list[str], cwd: Path, write_delay: str | None = None, output: IO[str] | None = None
+) -> subprocess.Popen:
+    """Start ``pixvox ARGS`` in the background for a kill (output to ``output``, else discarded)."""
+    sink = output if output is not None else subprocess.DEVNULL
     return subprocess.Popen(
         command(args),
         cwd=cwd,
         env=pixvox_env(write_delay),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=sink,
+        stderr=subprocess.STDOUT if output else sink,
     )
 
 
