@@ -7,6 +7,19 @@ from typing import Any
 
 from pixvox.io.atomic import atomic_write_text
 
+LIMITS = [
+    "- Bit-for-bit equality is measured for CPU, one compute thread and 0 data workers only. Several "
+    "threads, data workers and GPUs were not checked here (GPU kernels may accumulate in another order "
+    "from run to run, so there a resumed run may match only to rounding).",
+    "- Readers covered: ScanNet `.sens`, RGB-D sequences (Redwood/ICL layout; the other layouts share the "
+    "frame reading), exported frames (fusion), ScanNet PLY meshes, mmdetection3d arrays, Pointcept folders, "
+    "fusion samples, configs, checkpoints. Not covered here: the SUN RGB-D and S3DIS preparers.",
+    "- Kill points drawn in time land mostly in training steps; the write-delay hook is what puts kills "
+    "inside checkpoint and data-file writes (it only sleeps before the rename; it changes no content).",
+    "- The NaN and empty-batch cases need the trainer's `PIXVOX_FAULT_NAN_STEPS` hook (issue 14 item 1); "
+    "`not available` means this checkout's trainer has none, not a failure.",
+]
+
 
 def _row(cells: list[Any]) -> str:
     return "| " + " | ".join(str(c).replace("|", "\\|").replace("\n", " ") for c in cells) + " |"
@@ -87,4 +100,5 @@ def write_markdown(doc: dict[str, Any], path: Path) -> None:
                 ]
             )
         )
+    lines += ["", "## Scope and limits", "", *LIMITS]
     atomic_write_text(path, "\n".join(lines) + "\n")
