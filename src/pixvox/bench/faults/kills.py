@@ -13,9 +13,10 @@ A trial starts the workload, kills it (SIGKILL) at a drawn point, scans what it 
 (:func:`pixvox.bench.faults.procs.scan_outputs`), reruns it with ``--resume auto`` to the end and
 compares the result with the reference: the final checkpoint's tensors (model, optimizer, student)
 bit for bit, and every other file byte for byte except those that hold timings. Kill points are
-drawn two ways: ``time`` (uniform over the reference's training time, after the first logged step;
-from the creation of the output folder for ``prepare``) and ``write`` (the testing hook ``PIXVOX_FAULT_WRITE_DELAY``
-holds each atomic write open, and the kill lands inside the j-th write, j drawn at random).
+drawn two ways: ``time`` (uniform over the first 85% of the reference's working time: from the
+first logged step, or from the creation of the output folder for ``prepare``) and ``write`` (the
+testing hook ``PIXVOX_FAULT_WRITE_DELAY`` holds each atomic write open, and the kill lands inside
+the j-th write, j drawn at random).
 Every run uses 1 compute thread and 0 data workers.
 """
 
@@ -111,7 +112,7 @@ def _wait_and_kill(proc, w: Workload, mode: str, rng: np.random.Generator) -> tu
         marker = w.out / w.started_marker if w.started_marker else w.out
         while proc.poll() is None and not marker.exists():
             time.sleep(POLL)
-        deadline = time.perf_counter() + float(rng.uniform(0.0, w.span))
+        deadline = time.perf_counter() + float(rng.uniform(0.0, 0.85 * w.span))  # margin: runs vary
         while proc.poll() is None and time.perf_counter() < deadline:
             time.sleep(POLL)
     landed = proc.poll() is None
