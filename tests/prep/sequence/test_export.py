@@ -107,6 +107,7 @@ def test_redwood_layout_intrinsics_are_column_major(tmp_path, seed):
     (d / "camera_intrinsic.json").write_text(json.dumps(cam))
     info = export_sequence(d, tmp_path / "out")
     assert info["frames"] == [0, 2] and info["skipped"][0]["frame"] == 1
+    assert f"{d / 'trajectory.log'} entry 1" in info["skipped"][0]["reason"]  # names the pose file
     np.testing.assert_array_equal(
         FrameSequence(tmp_path / "out").intrinsics, [[30, 0, 15.5], [0, 31, 11.5], [0, 0, 1]]
     )
