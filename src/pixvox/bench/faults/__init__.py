@@ -19,6 +19,7 @@ import argparse
 import datetime
 import os
 import platform
+import resource
 import shutil
 import sys
 import tempfile
@@ -181,6 +182,10 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(work, ignore_errors=True)
     doc = summarize(trials, cases, nonfinite, args, time.perf_counter() - t0, refs)
     doc["machine"]["load_average_start"] = load_start
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    # CPU seconds of the campaign and its pixvox processes: about its wall time on an idle machine
+    # (the processes run one after another), whatever the load while it ran
+    doc["cpu_seconds"] = round(own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime, 1)
     atomic_write_json(args.json, doc)
     write_markdown(doc, args.md)
     log(

@@ -30,7 +30,8 @@ def write_markdown(doc: dict[str, Any], path: Path) -> None:
     lines = [
         "# Reliability: the fault and bad-input campaign",
         "",
-        f"Made by `{doc['command']}` ({doc['date']}, {doc['seconds']:.0f} s on {m['cpus']} CPUs, load average "
+        f"Made by `{doc['command']}` ({doc['date']}, {doc['seconds']:.0f} s wall and {doc.get('cpu_seconds', '?')} CPU "
+        f"seconds on {m['cpus']} CPUs, load average "
         f"{m.get('load_average_start', ['?'])[0]} at the start and {m['load_average_end'][0]} at the end; "
         "other work shared the machine). The numbers below are copied from `docs/reliability.json`.",
         "",
