@@ -10,6 +10,7 @@ no pixel-to-voxel pairs (every sample's depth zeroed) must skip and count them, 
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from pathlib import Path
@@ -21,6 +22,7 @@ import pixvox
 from pixvox.bench.faults.procs import FAULT_NAN_ENV
 from pixvox.bench.faults.procs import pixvox as run_pixvox
 from pixvox.bench.faults.runs import pretrain_args
+from pixvox.io.atomic import atomic_save_npz, atomic_write_json
 
 PACKAGE = Path(pixvox.__file__).resolve().parent
 
@@ -42,12 +44,17 @@ def _counted(run: Path) -> int:
 
 
 def _zero_depths(src: Path, dst: Path) -> Path:
+    """A copy of the fusions whose depth images are all 0: no pixel matches a voxel, every batch is empty.
+    The index's SHA-256 records are updated, so the files read as intact."""
     shutil.copytree(src, dst)
-    for p in (dst / "samples").glob("*.npz"):
+    index = json.loads((dst / "index.json").read_text())
+    for rec in index["samples"]:
+        p = dst / rec["file"]
         with np.load(p) as z:
             arrays = {k: z[k] for k in z.files}
         arrays["depths"] = np.zeros_like(arrays["depths"])
-        np.savez(p, **arrays)
+        rec["sha256"] = atomic_save_npz(p, arrays)
+    atomic_write_json(dst / "index.json", index)
     return dst
 
 
