@@ -10,6 +10,7 @@ as its kind, and no index or ``frames.json`` lists the damaged item as good.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -380,7 +381,8 @@ def judge(case: Case, setup: Setup, r: Result) -> dict[str, Any]:
     else:
         outcome = f"exit {r.returncode}"
     clean = outcome in ("user error", "counted skip") and not partial
-    lines = [ln.strip() for ln in r.stderr.splitlines() if ln.strip()]
+    # progress bars redraw with \r: split on it too, so a message is one log record
+    lines = [ln.strip() for ln in re.split(r"[\r\n]", r.stderr) if ln.strip()]
     naming = [ln for ln in lines if setup.named.name in ln]
     message = (naming or lines or [""])[-1]
     return {
@@ -411,5 +413,6 @@ def run_case(case: Case, ctx: Context, index: int) -> dict[str, Any]:
         return {"input": case.input_class, "reader": case.reader, "outcome": "case could not be built",
                 "clean": False, "why": f"{type(err).__name__}: {err}"}  # fmt: skip
     result = judge(case, setup, pixvox(setup.args, tmp, timeout=300))
+    result["message"] = result["message"].replace(str(ctx.work), "<work>")
     shutil.rmtree(tmp, ignore_errors=True)
     return result

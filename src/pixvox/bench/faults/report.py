@@ -66,13 +66,14 @@ def write_markdown(doc: dict[str, Any], path: Path) -> None:
         "## Kill points",
         "",
         _row(["workload", "kill", "after (s)", "phase", "checkpoint at kill", "partial files after kill",
-              "temp files left", "final weights identical"]),
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+              "temp files after kill", "temp files after resume", "final weights identical"]),
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]  # fmt: skip
     for t in doc["kills"]:
         lines.append(
             _row([t["workload"], t["mode"], t["killed_after_s"], t["phase"], t["checkpoint_at_kill"] or "-",
-                  len(t["after_kill"]["partial"]), t["after_kill"]["temp_files"], "yes" if t["final_identical"] else "**no**"])
+                  len(t["after_kill"]["partial"]), t["after_kill"]["temp_files"], t["temp_files_after_resume"],
+                  "yes" if t["final_identical"] else "**no**"])
         )  # fmt: skip
     lines += [
         "",
