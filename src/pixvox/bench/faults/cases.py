@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from pixvox.bench.faults import inputs as I
-from pixvox.bench.faults.procs import Result, pixvox, scan_outputs
+from pixvox.bench.faults.procs import Result, pixvox, scan_outputs, strip_progress
 from pixvox.bench.faults.runs import finetune_args, pretrain_args
 
 
@@ -382,7 +382,7 @@ def judge(case: Case, setup: Setup, r: Result) -> dict[str, Any]:
         outcome = f"exit {r.returncode}"
     clean = outcome in ("user error", "counted skip") and not partial
     # progress bars redraw with \r: split on it too, so a message is one log record
-    lines = [ln.strip() for ln in re.split(r"[\r\n]", r.stderr) if ln.strip()]
+    lines = [ln.strip() for ln in re.split(r"[\r\n]", strip_progress(r.stderr)) if ln.strip()]
     naming = [ln for ln in lines if setup.named.name in ln]
     message = (naming or lines or [""])[-1]
     return {

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -30,6 +31,14 @@ VOLATILE = {"summary.json", "metrics.jsonl", "dataset.json", "curves.png", "conf
 
 #: the testing hook of the trainer (another branch): comma-separated steps whose loss becomes NaN
 FAULT_NAN_ENV = "PIXVOX_FAULT_NAN_STEPS"
+
+
+_PROGRESS = re.compile(r"[^\s|]*:?\s*\d+%\|[^|]*\|[^\]\n]*\]")
+
+
+def strip_progress(text: str) -> str:
+    """``text`` without tqdm progress bars (``desc: 50%|#####     | 1/2 [00:00<...]``)."""
+    return _PROGRESS.sub("", text)
 
 
 def pixvox_env(write_delay: str | None = None, extra: dict[str, str] | None = None) -> dict[str, str]:

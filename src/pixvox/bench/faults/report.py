@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
+from pixvox.bench.faults.procs import strip_progress
 from pixvox.io.atomic import atomic_write_text
 
 LIMITS = [
@@ -19,6 +21,12 @@ LIMITS = [
     "- The NaN and empty-batch cases need the trainer's `PIXVOX_FAULT_NAN_STEPS` hook (issue 14 item 1); "
     "`not available` means this checkout's trainer has none, not a failure.",
 ]
+
+
+def _message(c: dict[str, Any]) -> str:
+    """A case's message for the table: no progress bars, the scratch folder as ``<work>``, 220 chars."""
+    text = strip_progress(c.get("message") or c.get("why", "")).strip()
+    return re.sub(r"/tmp/pixvox_faults_\w+", "<work>", text)[:220]
 
 
 def _row(cells: list[Any]) -> str:
@@ -85,7 +93,7 @@ def write_markdown(doc: dict[str, Any], path: Path) -> None:
     for c in doc["bad_inputs"]:
         clean = {True: "yes", False: "**no**", None: "-"}[c.get("clean")]
         lines.append(_row([c["input"], c["reader"], c.get("returncode", "-"), c["outcome"], clean,
-                           (c.get("message") or c.get("why", ""))[:220]]))  # fmt: skip
+                           _message(c)]))  # fmt: skip
     lines += ["", "## NaN losses and empty batches", ""]
     lines.append(_row(["case", "status", "outcome", "clean", "message"]))
     lines.append("| --- | --- | --- | --- | --- |")
@@ -98,7 +106,7 @@ def write_markdown(doc: dict[str, Any], path: Path) -> None:
                     c.get("returncode", "-"),
                     c["outcome"],
                     clean,
-                    (c.get("message") or c.get("why", ""))[:220],
+                    _message(c),
                 ]
             )
         )
