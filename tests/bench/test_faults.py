@@ -10,7 +10,8 @@ import numpy as np
 import torch
 
 from pixvox.bench.faults import kills
-from pixvox.bench.faults.cases import CASES, Context, run_case
+from pixvox.bench.faults.cases import CASES, Context
+from pixvox.bench.faults.judge import run_case
 from pixvox.bench.faults.procs import scan_outputs
 
 

@@ -30,8 +30,9 @@ from typing import Any
 import numpy as np
 
 from pixvox.bench.faults import kills
-from pixvox.bench.faults.cases import CASES, Context, run_case
+from pixvox.bench.faults.cases import CASES, Context
 from pixvox.bench.faults.inputs import icl_sequence
+from pixvox.bench.faults.judge import run_case
 from pixvox.bench.faults.nonfinite import run_nonfinite_cases
 from pixvox.bench.faults.procs import pixvox
 from pixvox.bench.faults.report import write_markdown

@@ -10,7 +10,6 @@ as its kind, and no index or ``frames.json`` lists the damaged item as good.
 from __future__ import annotations
 
 import json
-import re
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,7 +19,6 @@ from typing import Any
 import numpy as np
 
 from pixvox.bench.faults import inputs as I
-from pixvox.bench.faults.procs import Result, pixvox, scan_outputs, strip_progress
 from pixvox.bench.faults.runs import finetune_args, pretrain_args
 
 
@@ -47,22 +45,22 @@ class Case:
     needs: tuple[str, ...] = ()  #: keys of Context.refs
 
 
-def _json(path: Path) -> Any:
+def read_json(path: Path) -> Any:
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
 def _frames_listed(scene: Path, frame: int) -> Callable[[], bool]:
-    return lambda: frame in _json(scene / "frames.json").get("frames", [])
+    return lambda: frame in read_json(scene / "frames.json").get("frames", [])
 
 
 def _fusion_listed(root: Path, frame: int) -> Callable[[], bool]:
     return lambda: any(
-        s["source"].endswith(f"frames {frame}") for s in _json(root / "index.json").get("samples", [])
+        s["source"].endswith(f"frames {frame}") for s in read_json(root / "index.json").get("samples", [])
     )
 
 
 def _cloud_listed(root: Path, scene: str) -> Callable[[], bool]:
-    return lambda: any(s["name"] == scene for s in _json(root / "index.json").get("scenes", []))
+    return lambda: any(s["name"] == scene for s in read_json(root / "index.json").get("scenes", []))
 
 
 # ---------------------------------------------------------------------- RGB-D frames
@@ -354,65 +352,3 @@ CASES: list[Case] = [
     Case("checkpoint of another architecture", "pixvox pretrain (--resume force:PATH)", _other_architecture_resume, ("pretrain", "fusions")),
     Case("truncated checkpoint", "pixvox pretrain (--resume auto)", _truncated_checkpoint, ("pretrain", "fusions")),
 ]  # fmt: skip
-
-
-def judge(case: Case, setup: Setup, r: Result) -> dict[str, Any]:
-    """The outcome of one case (see the module docstring)."""
-    text = r.stderr + r.stdout
-    named = setup.named.name in text
-    skip_record = any(
-        isinstance(_json(p), dict) and _json(p).get("skipped")
-        for out in setup.outputs
-        for p in (out.rglob("*.json") if out.exists() else [])
-    )
-    failed_line = r.returncode == 1 and "failed" in r.stderr
-    scans = [scan_outputs(out) for out in setup.outputs]
-    partial = [p for s in scans for p in s.partial]
-    if setup.accepted():
-        partial.append(f"the damaged {setup.named.name} is listed as good in the output")
-    if r.traceback:
-        outcome = "traceback"
-    elif r.returncode == 2:
-        outcome = "user error" if named else "user error, file not named"
-    elif r.returncode in (0, 1) and (skip_record or failed_line):
-        outcome = "counted skip" if named else "skip, file not named"
-    elif r.returncode == 0:
-        outcome = "accepted"
-    else:
-        outcome = f"exit {r.returncode}"
-    clean = outcome in ("user error", "counted skip") and not partial
-    # progress bars redraw with \r: split on it too, so a message is one log record
-    lines = [ln.strip() for ln in re.split(r"[\r\n]", strip_progress(r.stderr)) if ln.strip()]
-    naming = [ln for ln in lines if setup.named.name in ln]
-    message = (naming or lines or [""])[-1]
-    return {
-        "input": case.input_class,
-        "reader": case.reader,
-        "command": "pixvox " + " ".join(r.args[:3]) + " ...",
-        "returncode": r.returncode,
-        "outcome": outcome,
-        "clean": clean,
-        "named_file": named,
-        "partial_outputs": partial,
-        "message": message[:400],
-        "seconds": round(r.seconds, 1),
-    }
-
-
-def run_case(case: Case, ctx: Context, index: int) -> dict[str, Any]:
-    tmp = ctx.work / "bad_inputs" / f"{index:02d}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    missing = [k for k in case.needs if k not in ctx.refs]
-    if missing:
-        return {"input": case.input_class, "reader": case.reader, "outcome": "not run", "clean": None,
-                "why": f"needs the campaign's {missing}"}  # fmt: skip
-    try:
-        setup = case.build(tmp, ctx)
-    except Exception as err:  # noqa: BLE001 - a broken case is reported, the campaign goes on
-        return {"input": case.input_class, "reader": case.reader, "outcome": "case could not be built",
-                "clean": False, "why": f"{type(err).__name__}: {err}"}  # fmt: skip
-    result = judge(case, setup, pixvox(setup.args, tmp, timeout=300))
-    result["message"] = result["message"].replace(str(ctx.work), "<work>")
-    shutil.rmtree(tmp, ignore_errors=True)
-    return result
