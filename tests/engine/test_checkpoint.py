@@ -29,6 +29,15 @@ def test_save_prune_latest_and_weights_only_load(tmp_path):
         ckpt.resolve_resume(str(tmp_path / "missing.pt"), d)
 
 
+def test_the_next_save_removes_temp_files_a_killed_run_left(tmp_path):
+    d = tmp_path / "checkpoints"
+    ckpt.save_checkpoint(d, 2, {"step": 2})
+    stale = d / ".step_00000004.pt.tmp-12345-abcdef01"  # kill -9 inside the write of step 4
+    stale.write_bytes(b"x" * 1000)
+    ckpt.save_checkpoint(d, 4, {"step": 4})
+    assert sorted(p.name for p in d.iterdir()) == ["step_00000002.pt", "step_00000004.pt"]
+
+
 def test_damaged_checkpoint_names_the_file(tmp_path):
     bad = tmp_path / "step_00000001.pt"
     bad.write_bytes(b"not a checkpoint")

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -85,3 +86,31 @@ def test_sigkill_mid_write_leaves_no_final_file(tmp_path):
     assert len(leftovers) == 1 and is_temp_file(leftovers[0])
     assert remove_stale_temp_files(tmp_path) == 1
     assert list(tmp_path.iterdir()) == []
+
+
+def test_write_delay_hook_holds_the_temp_file_until_the_rename(tmp_path):
+    """PIXVOX_FAULT_WRITE_DELAY (testing hook): a kill inside the delay leaves the complete temp file and
+    nothing under the final name; names not matching the hook's pattern are written without delay."""
+    target, other = tmp_path / "step_00000002.pt", tmp_path / "other.bin"
+    code = (
+        f"import sys\nsys.path.insert(0, {str(REPO / 'src')!r})\n"
+        "from pixvox.io.atomic import atomic_write_bytes\n"
+        f"atomic_write_bytes({str(other)!r}, b'y')\n"
+        f"atomic_write_bytes({str(target)!r}, b'x' * 1000)\n"
+    )
+    env = {**os.environ, "PIXVOX_FAULT_WRITE_DELAY": "60:step_*.pt"}
+    proc = subprocess.Popen([sys.executable, "-c", code], env=env)
+    try:
+        temps: list[Path] = []
+        for _ in range(3000):
+            temps = [p for p in tmp_path.iterdir() if is_temp_file(p)]
+            if temps or proc.poll() is not None:
+                break
+            time.sleep(0.01)
+        assert len(temps) == 1 and temps[0].read_bytes() == b"x" * 1000  # written, held before the rename
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert other.read_bytes() == b"y" and not target.exists()

@@ -115,6 +115,14 @@ def test_rewriting_marks_folder_incomplete_until_done(tmp_path):
     assert find_scene_dirs(tmp_path) == ([], [tmp_path / "s"])
 
 
+def test_a_new_writer_removes_temp_files_of_a_killed_export(tmp_path):
+    stale = tmp_path / "s" / "color" / ".000003.jpg.tmp-12345-abcdef01"
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"\xff\xd8 half a jpeg")
+    FrameWriter(tmp_path / "s", source="t", intrinsics=np.eye(3))
+    assert not stale.exists()
+
+
 def test_scale_intrinsics_keeps_projections(seed):
     # Projecting a 3D point with scaled intrinsics lands on the same spot of the resized image:
     # continuous coordinates (u + 0.5) scale by W'/W.

@@ -133,6 +133,7 @@ def test_skips_are_counted_with_reasons(synthetic_small, tmp_path):
     assert "incomplete export" in reasons["partial"]
     assert "000004.jpg" in reasons["good_000004"]
     assert "no depth" in reasons["nodepth_000000"]
+    assert str(frames / "nodepth" / "depth" / "000000.png") in reasons["nodepth_000000"]  # names the file
     assert json.loads((tmp_path / "f" / "index.json").read_text())["skipped"] == s["skipped"]
 
 

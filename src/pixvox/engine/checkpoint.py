@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from pixvox.errors import CheckpointError, CheckpointNotFoundError
-from pixvox.io.atomic import atomic_open
+from pixvox.io.atomic import atomic_open, remove_stale_temp_files
 
 NAME = re.compile(r"^step_(\d{8})\.pt$")
 
@@ -39,10 +39,14 @@ def latest_checkpoint(directory: str | Path) -> Path | None:
 
 
 def save_checkpoint(directory: str | Path, step: int, state: dict[str, Any], keep: int = 3) -> Path:
-    """Write ``state`` as ``step_XXXXXXXX.pt`` atomically, then keep only the newest ``keep``."""
+    """Write ``state`` as ``step_XXXXXXXX.pt`` atomically, then keep only the newest ``keep``.
+
+    Also removes temporary files of writes a killed run left (one process writes checkpoints, so
+    any other temporary file is stale; each can be as large as a checkpoint)."""
     path = checkpoint_path(directory, step)
     with atomic_open(path, "wb", fsync=True) as f:
         torch.save(state, f)
+    remove_stale_temp_files(directory)
     for old in list_checkpoints(directory)[:-keep]:
         old.unlink(missing_ok=True)
     return path

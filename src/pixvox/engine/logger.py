@@ -107,7 +107,7 @@ class MetricLogger:
         kept = [
             line
             for line in self.path.read_text().splitlines()
-            if line.strip() and _step_of(line) <= start_step
+            if line.strip() and 0 <= _step_of(line) <= start_step  # -1: a line cut by a kill
         ]
         atomic_write_text(self.path, "".join(f"{line}\n" for line in kept))
 

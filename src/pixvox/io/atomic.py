@@ -7,15 +7,22 @@ under the real name. :func:`remove_stale_temp_files` cleans those up on the next
 
 ``fsync=True`` additionally flushes the data to disk before the rename (survives power loss); it
 costs a disk round trip per file, so per-frame files skip it and index files use it.
+
+Testing hook (pixvox.bench.faults): ``PIXVOX_FAULT_WRITE_DELAY=SECONDS[:GLOB]`` sleeps that long after
+the temporary file is written and before the rename (only for destination names matching ``GLOB``,
+e.g. ``step_*.pt``), so a fault campaign can land ``kill -9`` inside an atomic write. Unset in
+normal use; it changes no content.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fnmatch
 import hashlib
 import io
 import json
 import os
+import time
 import uuid
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -25,6 +32,18 @@ import numpy as np
 
 #: Marker inside the names of temporary files (``.<name>.tmp-<pid>-<hex>``).
 TEMP_MARKER = ".tmp-"
+#: Environment variable of the testing hook described in the module docstring.
+FAULT_WRITE_DELAY_ENV = "PIXVOX_FAULT_WRITE_DELAY"
+
+
+def _fault_write_delay(path: Path) -> None:
+    """The testing hook: sleep between writing the temporary file and renaming it (see the module doc)."""
+    spec = os.environ.get(FAULT_WRITE_DELAY_ENV)
+    if not spec:
+        return
+    seconds, _, pattern = spec.partition(":")
+    if not pattern or fnmatch.fnmatch(path.name, pattern):
+        time.sleep(float(seconds))
 
 
 def _temp_path(path: Path) -> Path:
@@ -63,6 +82,7 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb", *, fsync: bool = Fals
         if fsync:
             os.fsync(f.fileno())
         f.close()
+        _fault_write_delay(path)
         os.replace(tmp, path)
         if fsync:
             _fsync_dir(path.parent)

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from pixvox.errors import UserError
-from pixvox.io.atomic import atomic_write_json, atomic_write_text
+from pixvox.io.atomic import atomic_write_json, atomic_write_text, remove_stale_temp_files
 from pixvox.io.images import (
     ImageReadError,
     read_color,
@@ -261,6 +261,7 @@ class FrameWriter:
         (self.scene_dir / FRAMES_JSON).unlink(missing_ok=True)
         for sub in ("color", "depth", "pose"):
             (self.scene_dir / sub).mkdir(parents=True, exist_ok=True)
+        remove_stale_temp_files(self.scene_dir, recursive=True)  # left by a killed export; one writer a scene
 
     def set_intrinsics(self, K: np.ndarray) -> None:
         """Set the scene's 3 x 3 intrinsics (before :meth:`finish`)."""

@@ -37,7 +37,7 @@ import torch
 
 from pixvox.geometry import backproject_depth, voxelize
 from pixvox.io.atomic import atomic_write_json, remove_stale_temp_files, sha256_file
-from pixvox.io.frames import FrameSequence, find_scene_dirs, resize_frame
+from pixvox.io.frames import FrameSequence, find_scene_dirs, frame_paths, resize_frame
 from pixvox.io.fusions import (
     INDEX_JSON,
     SAMPLES_DIR,
@@ -111,7 +111,11 @@ def _sample_job(job: dict[str, Any]) -> dict[str, Any]:
             log.warning("rebuilding %s: %s", out, err)
     seq = FrameSequence(job["scene_dir"])
     frames = [seq.read(i) for i in job["frame_ids"]]
-    coords, colors, n_points = fuse_frames(frames, job["voxel_size"], job["depth_min"], job["depth_max"])
+    try:
+        coords, colors, n_points = fuse_frames(frames, job["voxel_size"], job["depth_min"], job["depth_max"])
+    except EmptySampleError as err:  # name the depth images, so the skip says what to look at
+        files = [str(frame_paths(job["scene_dir"], i)["depth"]) for i in job["frame_ids"]]
+        raise EmptySampleError(f"{err} ({', '.join(files)})") from None
     if job["image_size"] is not None:
         frames = [resize_frame(f, tuple(job["image_size"])) for f in frames]
     sample = FusionSample(

@@ -87,10 +87,12 @@ def make_scan(
     return path, depths, poses
 
 
-def test_sens_export_round_trip(tmp_path, seed):
+def test_sens_export_round_trip(tmp_path, seed, caplog):
     rng = np.random.default_rng(seed)
     path, depths, poses = make_scan(tmp_path, rng)
-    info = export_sens(path, tmp_path / "out", frame_skip=3)
+    with caplog.at_level("WARNING", logger="pixvox.prep.scannet"):
+        info = export_sens(path, tmp_path / "out", frame_skip=3)
+    assert f"skipped frame 6: invalid pose: {path}" in caplog.text  # a logged skip naming the file
     assert info["frames"] == [0, 3, 9, 12] and info["read_frames"] == 5
     assert info["skipped"][0]["frame"] == 6 and "pose" in info["skipped"][0]["reason"]
     seq = FrameSequence(tmp_path / "out")

@@ -55,7 +55,7 @@ def random_pose(rng):
     return T
 
 
-def test_seven_scenes_layout_with_bad_frames(tmp_path, seed):
+def test_seven_scenes_layout_with_bad_frames(tmp_path, seed, caplog):
     rng = np.random.default_rng(seed)
     d = tmp_path / "seq-01"
     d.mkdir()
@@ -73,10 +73,13 @@ def test_seven_scenes_layout_with_bad_frames(tmp_path, seed):
     (d / "frame-000002.pose.txt").write_text(format_matrix(np.full((4, 4), np.nan)))
     (d / "frame-000003.pose.txt").unlink()
     (d / "frame-000004.depth.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
-    info = export_sequence(d, tmp_path / "out")
+    with caplog.at_level("WARNING", logger="pixvox.prep.sequence"):
+        info = export_sequence(d, tmp_path / "out")
     assert info["frames"] == [0, 1, 5, 6]
     reasons = {s["frame"]: s["reason"] for s in info["skipped"]}
     assert "non-finite" in reasons[2] and "no pose" in reasons[3] and "frame-000004.depth.png" in reasons[4]
+    # each skip is logged with its file (the fault campaign's bar: a counted skip the log names)
+    assert "skipped frame 4" in caplog.text and "frame-000004.depth.png" in caplog.text
     seq = FrameSequence(tmp_path / "out")
     np.testing.assert_array_equal(seq.intrinsics, [[585.0, 0, 320.0], [0, 585.0, 240.0], [0, 0, 1]])
     for i in seq.frame_ids:
@@ -104,6 +107,7 @@ def test_redwood_layout_intrinsics_are_column_major(tmp_path, seed):
     (d / "camera_intrinsic.json").write_text(json.dumps(cam))
     info = export_sequence(d, tmp_path / "out")
     assert info["frames"] == [0, 2] and info["skipped"][0]["frame"] == 1
+    assert f"{d / 'trajectory.log'} entry 1" in info["skipped"][0]["reason"]  # names the pose file
     np.testing.assert_array_equal(
         FrameSequence(tmp_path / "out").intrinsics, [[30, 0, 15.5], [0, 31, 11.5], [0, 0, 1]]
     )

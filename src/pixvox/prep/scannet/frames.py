@@ -144,6 +144,7 @@ def export_sens(
                     pose = check_pose(fr.camera_to_world, f"{r.path} frame {fr.index}")
                 except InvalidPoseError as err:
                     w.skip(fr.index, f"invalid pose: {err}")
+                    log.warning("%s: skipped frame %d: invalid pose: %s", out, fr.index, err)
                     continue
                 depth = r.decode_depth(fr)
                 color, s = r.decode_color(fr, draft)

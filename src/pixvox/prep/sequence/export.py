@@ -113,10 +113,10 @@ def export_sequence(
     w = FrameWriter(out, source=source, intrinsics=K, meta=meta)
     for f in chosen:
         try:
-            color, depth, pose = _read_frame(f, read_depth, seq.invalid_depth_value)
+            color, depth, pose = _read_frame(f, read_depth, seq.invalid_depth_value, seq.trajectory)
         except (FrameFormatError, ImageReadError, SequenceError, ValueError, OSError) as err:
             w.skip(f.frame_id, str(err))
-            log.debug("skip frame %d: %s", f.frame_id, err)
+            log.warning("%s: skipped frame %d: %s", out, f.frame_id, err)
             continue
         w.add(f.frame_id, color, depth, pose)
     info = w.finish()
@@ -126,14 +126,17 @@ def export_sequence(
 
 
 def _read_frame(
-    f: FrameSource, read_depth: Callable[[Path], np.ndarray], invalid_value: int | None
+    f: FrameSource,
+    read_depth: Callable[[Path], np.ndarray],
+    invalid_value: int | None,
+    trajectory: Path | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     if f.pose is None:
         raise SequenceError(f"frame {f.frame_id}: {f.missing}")
     if isinstance(f.pose, Path):
         pose = check_pose(read_matrix_txt(f.pose, (4, 4)), f.pose)
     else:
-        pose = check_pose(f.pose, f"trajectory entry {f.frame_id}")
+        pose = check_pose(f.pose, f"{trajectory or 'trajectory'} entry {f.frame_id}")
     if f.color is None or not f.color.exists():
         raise SequenceError(f"frame {f.frame_id}: color image missing")
     if f.depth is None or not f.depth.exists():

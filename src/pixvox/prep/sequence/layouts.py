@@ -73,6 +73,7 @@ class SequenceLayout:
     intrinsics: np.ndarray | None
     depth_format: str = "mm"
     invalid_depth_value: int | None = None
+    trajectory: Path | None = None  #: the pose file of layouts that read poses from one file
 
 
 _NUM = re.compile(r"(\d+)")
@@ -164,7 +165,7 @@ def layout_redwood(folder: Path, trajectory: Path | None = None) -> SequenceLayo
     cams = sorted(folder.glob("camera*.json"))
     if cams:
         K, _ = read_open3d_intrinsics(cams[0])
-    return SequenceLayout(folder.name, "redwood", frames, K)
+    return SequenceLayout(folder.name, "redwood", frames, K, trajectory=logs[0])
 
 
 def layout_scannet_export(folder: Path, trajectory: Path | None = None) -> SequenceLayout:
@@ -181,13 +182,14 @@ def layout_scannet_export(folder: Path, trajectory: Path | None = None) -> Seque
         )
     frames = [FrameSource(k, colors[k], depths[k], poses[k]) for k in range(len(colors))]
     K = _intrinsics_file(folder, ("intrinsic.txt", "intrinsics.txt"))
-    return SequenceLayout(folder.name, "scannet-export", frames, K)
+    return SequenceLayout(folder.name, "scannet-export", frames, K, trajectory=traj)
 
 
 def layout_tum(folder: Path, trajectory: Path | None = None) -> SequenceLayout:
     rgb = read_tum_list(folder / "rgb.txt")
     depth = read_tum_list(folder / "depth.txt")
-    stamps, poses = read_tum_trajectory(trajectory or folder / "groundtruth.txt")
+    traj = trajectory or folder / "groundtruth.txt"
+    stamps, poses = read_tum_trajectory(traj)
     order = np.argsort(stamps, kind="stable")
     stamps, poses = stamps[order], poses[order]
     t_rgb = np.array([t for t, _ in rgb])
@@ -204,7 +206,9 @@ def layout_tum(folder: Path, trajectory: Path | None = None) -> SequenceLayout:
         why = f"no ground-truth pose within {TUM_MAX_POSE_GAP * 1000:.0f} ms around time {t_depth[j]:.4f}"
         frames.append(FrameSource(k, folder / color_name, folder / depth[j][1], pose, why))
     K = _intrinsics_file(folder, ("intrinsics.txt", "camera-intrinsics.txt"))
-    return SequenceLayout(folder.name, "tum", frames, TUM_K if K is None else K, "scale:5000")
+    return SequenceLayout(
+        folder.name, "tum", frames, TUM_K if K is None else K, "scale:5000", trajectory=traj
+    )
 
 
 def layout_folders(folder: Path) -> SequenceLayout:
