@@ -101,10 +101,13 @@ def test_write_delay_hook_holds_the_temp_file_until_the_rename(tmp_path):
     env = {**os.environ, "PIXVOX_FAULT_WRITE_DELAY": "60:step_*.pt"}
     proc = subprocess.Popen([sys.executable, "-c", code], env=env)
     try:
+        # Wait for the target's temp file to hold all its bytes. other.bin's own temp file lives only
+        # for an instant (no delay for that name), so only the target's counts, and a temp file seen
+        # while it is still being written is looked at again.
         temps: list[Path] = []
         for _ in range(3000):
-            temps = [p for p in tmp_path.iterdir() if is_temp_file(p)]
-            if temps or proc.poll() is not None:
+            temps = [p for p in tmp_path.iterdir() if is_temp_file(p) and target.name in p.name]
+            if (temps and temps[0].stat().st_size == 1000) or proc.poll() is not None:
                 break
             time.sleep(0.01)
         assert len(temps) == 1 and temps[0].read_bytes() == b"x" * 1000  # written, held before the rename
