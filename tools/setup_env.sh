@@ -204,6 +204,11 @@ fetch_sdist() {
 # Unpack the release into $1/src and apply the patch set; any patch that does not apply stops the build.
 patched_source() {
     local work="$1" src p
+    if ! command -v patch >/dev/null && [[ "$(id -u)" == "0" ]] && command -v apt-get >/dev/null; then
+        # As for OpenBLAS above: a root shell on Debian/Ubuntu (containers, CI) gets it installed.
+        say "installing the patch program with apt-get"
+        (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq patch >/dev/null) || true
+    fi
     command -v patch >/dev/null || die "the 'patch' program is needed to patch MinkowskiEngine (Debian/Ubuntu: apt-get install patch; conda: conda install patch)"
     fetch_sdist
     mkdir -p "$work/src"
