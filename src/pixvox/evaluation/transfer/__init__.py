@@ -1,0 +1,9 @@
+"""The controlled transfer benchmark (issue 11): does the 2D teacher's knowledge reach the 3D network?
+
+Modules, one concept each: :mod:`.data` (pretraining fusions with a contiguous held-out tail, the
+labeled rooms), :mod:`.arms` (arm configs and the run cache), :mod:`.features` (frozen per-point
+features), :mod:`.probe` (the L-BFGS linear probe), :mod:`.stats` (paired t-intervals),
+:mod:`.retrieval` (held-out voxel→pixel top-1), :mod:`.finetune` (scratch vs pretrained fine-tuning),
+:mod:`.report` (docs/transfer.{md,json}, the figure) and :mod:`.bench` (the whole run;
+``tools/transfer_bench.py`` is its command line).
+"""

@@ -1,0 +1,198 @@
+"""The benchmark's data: pretraining fusions whose last frames are held out, and the labeled rooms.
+
+Pretraining sequences (any layout :mod:`pixvox.prep.sequence` reads) are exported and fused once
+(one frame per sample) into ``<work>/fusions/all``; two index-only views of it follow:
+``<work>/fusions/train`` (the first ``1 - heldout_fraction`` of every sequence's samples, in frame
+order) and ``<work>/fusions/heldout`` (the contiguous rest, never seen in pretraining). Both list the
+sample files of ``all`` (relative paths), so nothing is copied.
+
+Labeled rooms are given as paths: a Pointcept scene folder (``coord.npy``, ``color.npy``,
+``segment20.npy``) or an mmdetection3d ScanNet scene (``<dir>/<scene>`` with
+``<scene>_vert_all.npy`` and ``<scene>_sem_label_all.npy`` beside it; the ``_vert_all.npy`` file
+itself also works). They are written once into one labeled-cloud folder (ScanNet-20 labels) that the
+probe and the fine-tuning job both read.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from pixvox.errors import MissingDataError, UserError
+from pixvox.io.clouds import INDEX_JSON, CloudIndex, LabeledCloud
+from pixvox.io.fusions import FusionIndex
+from pixvox.prep.fusion import make_fusions
+from pixvox.prep.pointcept import read_pointcept_scene
+from pixvox.prep.scannet.benchmark import SCANNET20_CLASS_NAMES
+from pixvox.prep.scannet.meshes import read_scannet_npy
+from pixvox.prep.sequence import export_sequence, find_sequences
+
+log = logging.getLogger("pixvox.transfer")
+MMDET_SUFFIX = "_vert_all.npy"
+
+
+class RoomSplitError(UserError, ValueError):
+    """A room listed for both training and testing, or a room path no reader knows."""
+
+
+@dataclass(frozen=True)
+class FusionSplit:
+    """Prepared pretraining data: fusion roots of the training and held-out samples."""
+
+    train: Path
+    heldout: Path
+    num_train: int
+    num_heldout: int
+
+
+def sample_scene(name: str) -> str:
+    """The scene of a fusion sample named ``<scene>_<first frame id, 6 digits>``."""
+    return name.rsplit("_", 1)[0]
+
+
+def contiguous_split(names: Sequence[str], heldout_fraction: float) -> tuple[list[str], list[str]]:
+    """Per scene, the first samples in frame order train; the last ``heldout_fraction`` (at least one
+    when the scene has two or more samples) is held out. Returns (train names, held-out names)."""
+    if not 0 <= heldout_fraction < 1:
+        raise ValueError(f"heldout_fraction must be in [0, 1), got {heldout_fraction}")
+    by_scene: dict[str, list[str]] = {}
+    for n in names:
+        by_scene.setdefault(sample_scene(n), []).append(n)
+    train, held = [], []
+    for scene_names in by_scene.values():
+        ordered = sorted(scene_names, key=lambda n: int(n.rsplit("_", 1)[1]))
+        k = round(len(ordered) * heldout_fraction)
+        if heldout_fraction > 0 and len(ordered) > 1:
+            k = max(k, 1)
+        cut = len(ordered) - k
+        train += ordered[:cut]
+        held += ordered[cut:]
+    return train, held
+
+
+def write_subset_index(full: FusionIndex, names: Sequence[str], root: Path) -> Path:
+    """An index at ``root`` listing the samples ``names`` of ``full`` (files stay where they are) and
+    the view pairs among them only."""
+    keep = set(names)
+    rel = Path("..") / full.root.name
+    samples = [r for r in full.samples if r.name in keep]
+    for r in samples:
+        r.file = str(rel / r.file)
+    extra = dict(full.extra)
+    vp = extra.get("view_pairs")
+    if isinstance(vp, dict) and isinstance(vp.get("scenes"), dict):
+        scenes = {
+            s: [e for e in pairs if str(e["a"]) in keep and str(e["b"]) in keep]
+            for s, pairs in vp["scenes"].items()
+        }
+        extra["view_pairs"] = {**vp, "scenes": scenes}
+    root.mkdir(parents=True, exist_ok=True)
+    FusionIndex(root, full.voxel_size, full.frames_per_sample, samples, [], extra).write()
+    return root
+
+
+def prepare_fusions(
+    sequences: Sequence[str | Path],
+    work: Path,
+    *,
+    voxel_size: float,
+    image_size: tuple[int, int] | None,
+    depth_max: float,
+    heldout_fraction: float = 0.2,
+) -> FusionSplit:
+    """Export and fuse ``sequences`` into ``work/fusions/all`` (reused when done), then write the
+    ``train`` / ``heldout`` views (see the module doc)."""
+    frames = work / "frames"
+    folders: list[Path] = []
+    for seq in sequences:
+        if not Path(seq).is_dir():
+            raise MissingDataError(
+                f"--pretrain-data {seq}: not a folder (an RGB-D sequence, or a folder of them)"
+            )
+        folders += find_sequences(seq)
+    names = [f.name for f in folders]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise UserError(f"--pretrain-data: two sequences named {dup}; rename one folder")
+    for folder in folders:
+        out = frames / folder.name
+        if not (out / "frames.json").is_file():
+            log.info("exporting %s to %s", folder, out)
+            export_sequence(folder, out)
+    all_root = work / "fusions" / "all"
+    if not (all_root / "index.json").is_file():
+        make_fusions(
+            frames, all_root, voxel_size=voxel_size, depth_max=depth_max, image_size=image_size, progress=True
+        )
+    full = FusionIndex.load(all_root)
+    expected = {sample_scene(r.name) for r in full.samples}
+    missing = sorted(set(names) - expected)
+    if missing:
+        raise MissingDataError(f"{all_root}: no fusions of {missing}; delete {work / 'fusions'} to rebuild")
+    full.samples = [r for r in full.samples if sample_scene(r.name) in set(names)]
+    train, held = contiguous_split([r.name for r in full.samples], heldout_fraction)
+    t = write_subset_index(FusionIndex.load(all_root), train, work / "fusions" / "train")
+    h = write_subset_index(FusionIndex.load(all_root), held, work / "fusions" / "heldout")
+    return FusionSplit(t, h, len(train), len(held))
+
+
+# ------------------------------------------------------------------------------------ labeled rooms
+
+
+def room_name(path: str | Path) -> str:
+    """The scene name of a room path (either layout; see the module doc)."""
+    p = Path(path)
+    if p.name.endswith(MMDET_SUFFIX):
+        return p.name[: -len(MMDET_SUFFIX)]
+    return p.name
+
+
+def read_room(path: str | Path) -> LabeledCloud:
+    """One labeled room (ScanNet-20 labels, -1 ignored) from either layout; errors name the path."""
+    p = Path(path)
+    if p.is_dir() and (p / "coord.npy").is_file():
+        return read_pointcept_scene(p, "segment20")
+    name = room_name(p)
+    folder = p.parent
+    if (folder / f"{name}{MMDET_SUFFIX}").is_file():
+        return read_scannet_npy(folder, name)
+    raise RoomSplitError(
+        f"room {path}: neither a Pointcept scene folder (<scene>/coord.npy) nor an mmdetection3d ScanNet "
+        f"scene ({folder / (name + MMDET_SUFFIX)} not found); pass e.g. "
+        "../shared/data/scannet_pointcept/scene0011_00 or ../shared/data/scannet_scene0000/scene0000_00"
+    )
+
+
+def check_disjoint(train: Sequence[str | Path], test: Sequence[str | Path]) -> None:
+    """Raise :class:`RoomSplitError` naming every room that is both a training and a test room."""
+    both = sorted({room_name(p) for p in train} & {room_name(p) for p in test})
+    if both:
+        raise RoomSplitError(
+            f"room(s) {', '.join(both)} in both --train-rooms and --test-rooms; a test room must never "
+            "be trained on"
+        )
+    for group, what in ((train, "--train-rooms"), (test, "--test-rooms")):
+        names = [room_name(p) for p in group]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise RoomSplitError(f"{what}: room(s) {dup} listed twice")
+
+
+def prepare_rooms(train: Sequence[str | Path], test: Sequence[str | Path], root: Path) -> CloudIndex:
+    """Write every room once into the labeled-cloud folder ``root`` (reused: rooms already there are
+    not converted again). Checks the split first."""
+    check_disjoint(train, test)
+    index = CloudIndex.open_or_create(root, list(SCANNET20_CLASS_NAMES))
+    have = set(index.names())
+    added = False
+    for path in [*train, *test]:
+        name = room_name(path)
+        if name not in have:
+            log.info("reading room %s", path)
+            index.add(name, read_room(path))
+            added = True
+    if added or not (root / INDEX_JSON).is_file():
+        index.write()
+    return index
