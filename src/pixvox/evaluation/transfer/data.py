@@ -2,8 +2,9 @@
 
 Pretraining sequences (any layout :mod:`pixvox.prep.sequence` reads) are exported and fused once
 (one frame per sample) into ``<work>/fusions/all``; two index-only views of it follow:
-``<work>/fusions/train`` (the first ``1 - heldout_fraction`` of every sequence's samples, in frame
-order) and ``<work>/fusions/heldout`` (the contiguous rest, never seen in pretraining). Both list the
+``<work>/fusions/train_<tag>`` (the first ``1 - heldout_fraction`` of every sequence's samples, in
+frame order) and ``<work>/fusions/heldout_<tag>`` (the contiguous rest, never seen in pretraining);
+``tag`` hashes the sequence names and the fraction. Both list the
 sample files of ``all`` (relative paths), so nothing is copied.
 
 Labeled rooms are given as paths: a Pointcept scene folder (``coord.npy``, ``color.npy``,
@@ -15,6 +16,8 @@ probe and the fine-tuning job both read.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -122,19 +125,22 @@ def prepare_fusions(
             log.info("exporting %s to %s", folder, out)
             export_sequence(folder, out)
     all_root = work / "fusions" / "all"
-    if not (all_root / "index.json").is_file():
-        make_fusions(
-            frames, all_root, voxel_size=voxel_size, depth_max=depth_max, image_size=image_size, progress=True
-        )
+    index_file = all_root / "index.json"
+    fused = (
+        {sample_scene(r.name) for r in FusionIndex.load(all_root).samples} if index_file.is_file() else set()
+    )
+    if not set(names) <= fused:  # new sequences: fuse them (samples already made are reused)
+        make_fusions(frames, all_root, voxel_size=voxel_size, depth_max=depth_max, image_size=image_size)
     full = FusionIndex.load(all_root)
-    expected = {sample_scene(r.name) for r in full.samples}
-    missing = sorted(set(names) - expected)
+    missing = sorted(set(names) - {sample_scene(r.name) for r in full.samples})
     if missing:
-        raise MissingDataError(f"{all_root}: no fusions of {missing}; delete {work / 'fusions'} to rebuild")
-    full.samples = [r for r in full.samples if sample_scene(r.name) in set(names)]
-    train, held = contiguous_split([r.name for r in full.samples], heldout_fraction)
-    t = write_subset_index(FusionIndex.load(all_root), train, work / "fusions" / "train")
-    h = write_subset_index(FusionIndex.load(all_root), held, work / "fusions" / "heldout")
+        raise MissingDataError(f"{index_file}: no fusion of {missing} could be made (see its 'skipped' list)")
+    chosen = [r.name for r in full.samples if sample_scene(r.name) in set(names)]
+    train, held = contiguous_split(chosen, heldout_fraction)
+    # the views are named by what they hold, so a run's resolved data.root names its data
+    tag = hashlib.sha256(json.dumps([sorted(names), heldout_fraction]).encode()).hexdigest()[:8]
+    t = write_subset_index(FusionIndex.load(all_root), train, work / "fusions" / f"train_{tag}")
+    h = write_subset_index(FusionIndex.load(all_root), held, work / "fusions" / f"heldout_{tag}")
     return FusionSplit(t, h, len(train), len(held))
 
 

@@ -1,0 +1,219 @@
+"""The whole benchmark: prepare the data, pretrain the arms (or reuse their runs), probe, retrieve,
+fine-tune, and return the rows the report is written from (:mod:`.report`).
+
+Work per (arm, seed): one pretraining run (none for ``random``), frozen features of every room
+extracted once, one probe fit on the training rooms, its mIoU on each test room, and (arms with a
+PPKT term) retrieval on the held-out tail of the sequences.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import zlib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pixvox.evaluation.metrics import SegmentationMetrics
+from pixvox.evaluation.transfer import arms as arms_mod
+from pixvox.evaluation.transfer.data import check_disjoint, prepare_fusions, prepare_rooms, room_name
+from pixvox.evaluation.transfer.features import RoomFeatures, build_arm_student, room_features
+from pixvox.evaluation.transfer.finetune import finetune_config, finetune_run
+from pixvox.evaluation.transfer.probe import class_counts, fit_linear_probe
+from pixvox.evaluation.transfer.retrieval import has_retrieval, heldout_retrieval
+
+log = logging.getLogger("pixvox.transfer")
+SHARED = "../shared/data"
+PRODUCT = "ppkt"  #: the arm fine-tuning compares with scratch
+PROBE_ROWS_SEED = 0
+
+
+@dataclass
+class BenchOptions:
+    """Every input of the benchmark; the defaults are issue 11's (``--quick``: :func:`quick`)."""
+
+    pretrain_data: list[str] = field(
+        default_factory=lambda: [
+            f"{SHARED}/scannet_scene0378_00",
+            f"{SHARED}/sun3d_fragments",
+            f"{SHARED}/icl_livingroom1",
+        ]
+    )
+    train_rooms: list[str] = field(
+        default_factory=lambda: [
+            f"{SHARED}/scannet_scene0000/scene0000_00",
+            f"{SHARED}/scannet_pointcept/scene0011_00",
+        ]
+    )
+    test_rooms: list[str] = field(
+        default_factory=lambda: [
+            f"{SHARED}/scannet_pointcept/scene0025_00",
+            f"{SHARED}/scannet_pointcept/scene0046_02",
+        ]
+    )
+    arms: list[str] = field(default_factory=list)  #: empty = every arm file of configs/transfer
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    steps: int = 100  #: pretraining steps of every arm
+    finetune_budgets: list[int] = field(default_factory=lambda: [20, 50, 200])
+    finetune_seeds: list[int] = field(default_factory=lambda: [0, 1, 2, 3, 4])
+    finetune_steps: int = 100
+    heldout_fraction: float = 0.2
+    #: labeled voxels per training room the probe is fitted on (0 = all; 5 cm voxels hold ~1.5 points,
+    #: so a room has ~50k): the fit costs time linear in them
+    probe_rows: int = 20000
+    out_dir: str = "outputs/transfer"
+    arms_dir: str = str(arms_mod.ARMS_DIR)
+    quick: bool = False
+
+
+def quick(opts: BenchOptions) -> BenchOptions:
+    """The ``--quick`` mode: one sequence, a few steps, fine-tuning at 20 points only (minutes on 2
+    cores; it shows the pipeline works, not what long pretraining gives)."""
+    opts.pretrain_data = [f"{SHARED}/scannet_scene0378_00"]
+    opts.steps, opts.seeds = 8, [0, 1, 2]
+    opts.finetune_budgets, opts.finetune_seeds, opts.finetune_steps = [20], [0, 1, 2], 20
+    opts.probe_rows = 5000
+    opts.quick = True
+    return opts
+
+
+def _say(t0: float, msg: str) -> None:
+    print(f"[transfer {(time.perf_counter() - t0) / 60:5.1f} min] {msg}", flush=True)
+
+
+def probe_rows(
+    arm: str,
+    seed: int,
+    feats: dict[str, RoomFeatures],
+    train: list[str],
+    test: list[str],
+    class_names: list[str],
+    max_rows: int = 0,
+) -> tuple[list[dict], dict]:
+    """Fit the probe on ``train`` rooms (at most ``max_rows`` labeled voxels per room, 0 = all, drawn
+    once per room), score every point of each ``test`` room; (rows, convergence)."""
+    c = len(class_names)
+    xs, cs = [], []
+    for r in train:
+        f = feats[r]
+        counts = class_counts(f.labels, f.inverse, f.feats.shape[0], c)
+        rows = np.flatnonzero(counts.sum(1) > 0)
+        if max_rows and rows.size > max_rows:  # the same rows for every arm and seed (fixed by the room)
+            rng = np.random.default_rng([PROBE_ROWS_SEED, zlib.crc32(r.encode())])
+            rows = np.sort(rng.choice(rows, max_rows, replace=False))
+        xs.append(f.feats[rows])
+        cs.append(counts[rows])
+    probe = fit_linear_probe(np.concatenate(xs), np.concatenate(cs))
+    rows = []
+    for r in test:
+        f = feats[r]
+        pred = probe.predict(f.feats)[f.inverse]
+        m = SegmentationMetrics.from_predictions(pred, f.labels, class_names)
+        rows.append({"arm": arm, "seed": seed, "test_room": r, "miou": m.miou, "oa": m.oa})
+    return rows, probe.convergence
+
+
+def run_bench(opts: BenchOptions) -> dict[str, Any]:
+    """Run everything (reusing finished runs); returns the report's data (see :mod:`.report`)."""
+    t0 = time.perf_counter()
+    check_disjoint(opts.train_rooms, opts.test_rooms)  # before any compute
+    out = Path(opts.out_dir)
+    arms_dir = Path(opts.arms_dir)
+    arm_list = opts.arms or arms_mod.arm_names(arms_dir)
+    arms = {a: arms_mod.load_arm(a, arms_dir) for a in arm_list}
+    rooms = prepare_rooms(opts.train_rooms, opts.test_rooms, out / "data" / "rooms")
+    train = [room_name(p) for p in opts.train_rooms]
+    test = [room_name(p) for p in opts.test_rooms]
+    clouds = {r: rooms.load_scene(r) for r in train + test}
+    base = arms_mod.arm_config(next(iter(arms.values())), 0, [])
+    split = prepare_fusions(
+        opts.pretrain_data,
+        out / "data",
+        voxel_size=base.data.voxel_size,
+        image_size=tuple(base.data.image_size) if base.data.image_size else None,
+        depth_max=base.data.depth_max,
+        heldout_fraction=opts.heldout_fraction,
+    )
+    _say(
+        t0,
+        f"data: {split.num_train} pretraining fusions, {split.num_heldout} held out; rooms {train} -> {test}",
+    )
+    overrides = [
+        f"data.root={split.train}",
+        f"train.max_steps={opts.steps}",
+        f"schedule.warmup_steps={min(20, opts.steps // 5)}",
+        f"train.checkpoint_every={opts.steps}",
+    ]
+    result: dict[str, Any] = {"probe": [], "finetune": [], "retrieval": [], "convergence": [], "runs": []}
+    runs, logs = out / "runs", out / "logs"
+    ppkt_runs: dict[int, Path] = {}
+    pretrain_seeds = {a: list(opts.seeds) for a in arms}
+    if PRODUCT in arms:  # each fine-tuning seed starts from its own pretraining run
+        pretrain_seeds[PRODUCT] = sorted(set(opts.seeds) | set(opts.finetune_seeds))
+    for name, arm in arms.items():
+        for seed in pretrain_seeds[name]:
+            cfg = arms_mod.arm_config(arm, seed, overrides)
+            run_dir = None
+            if arm.options.pretrain:
+                run_dir, summary, reused = arms_mod.pretrain_run(
+                    cfg, runs, name, logs / f"{name}_s{seed}.log"
+                )
+                result["runs"].append({"arm": name, "seed": seed, "run_dir": str(run_dir), "reused": reused})
+                _say(
+                    t0,
+                    f"{name} seed {seed}: pretrained {summary['steps']} steps{' (reused)' if reused else ''}",
+                )
+                if name == PRODUCT:
+                    ppkt_runs[seed] = run_dir
+            if seed not in opts.seeds:
+                continue
+            student = build_arm_student(cfg, run_dir)
+            feats = {r: room_features(student, clouds[r], cfg) for r in train + test}
+            rows, conv = probe_rows(name, seed, feats, train, test, rooms.class_names, opts.probe_rows)
+            result["probe"] += rows
+            result["convergence"].append({"arm": name, "seed": seed, **conv})
+            msg = ", ".join(f"{r['test_room']} {100 * r['miou']:.1f}" for r in rows)
+            _say(t0, f"{name} seed {seed}: probe mIoU {msg} ({conv['iterations']} L-BFGS iterations)")
+            if run_dir is not None and has_retrieval(cfg):
+                ret = heldout_retrieval(cfg, run_dir, split.heldout)
+                result["retrieval"].append({"arm": name, "seed": seed, **ret})
+                _say(
+                    t0,
+                    f"{name} seed {seed}: held-out top-1 {100 * ret['top1']:.2f}% (chance {100 * ret['chance']:.2f}%)",
+                )
+    if PRODUCT in arms and opts.finetune_budgets:
+        recipe = arms_dir / arms_mod.FINETUNE_FILE
+        for budget in opts.finetune_budgets:
+            for seed in opts.finetune_seeds:
+                for init in ("scratch", PRODUCT):
+                    ckpt = ppkt_runs.get(seed) if init == PRODUCT else None
+                    mode = "scratch" if init == "scratch" else "pretrained"
+                    cfg = finetune_config(
+                        recipe, mode, budget, seed, opts.finetune_steps, rooms.root, train, test, ckpt
+                    )
+                    summary, curve, reused = finetune_run(cfg, runs / "finetune", logs / "finetune.log")
+                    result["finetune"].append(
+                        {
+                            "init": init,
+                            "budget": budget,
+                            "seed": seed,
+                            "miou": summary["miou"],
+                            "curve": curve,
+                        }
+                    )
+                    _say(
+                        t0,
+                        f"fine-tune {init} {budget} points seed {seed}: mIoU {100 * summary['miou']:.1f}{' (reused)' if reused else ''}",
+                    )
+    result["config"] = {
+        **asdict(opts),
+        "arms": arm_list,
+        "pretrain_fusions": {"train": split.num_train, "heldout": split.num_heldout},
+        "arm_configs": {a: str(arm.file) for a, arm in arms.items()},
+        "base": arms_mod.to_dict(base),
+    }
+    result["wall_seconds"] = round(time.perf_counter() - t0, 1)
+    return result

@@ -1,0 +1,50 @@
+"""Arm files and the run cache key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pixvox.config import ConfigError
+from pixvox.evaluation.transfer.arms import arm_config, arm_names, config_hash, load_arm
+
+REPO_ARMS = Path(__file__).resolve().parents[3] / "configs" / "transfer"
+
+
+def test_every_shipped_arm_resolves_and_differs_from_ppkt_only_where_it_says():
+    names = arm_names(REPO_ARMS)
+    assert {"random", "ppkt", "random_teacher", "no_color", "pointcontrast"} <= set(names)
+    ppkt = arm_config(load_arm("ppkt", REPO_ARMS), 0, [])
+    assert not load_arm("random", REPO_ARMS).options.pretrain
+    assert load_arm("ppkt", REPO_ARMS).options.pretrain
+    assert arm_config(load_arm("random_teacher", REPO_ARMS), 0, []).teacher.weights == "none"
+    assert arm_config(load_arm("no_color", REPO_ARMS), 0, []).student.input == "ones"
+    pc = arm_config(load_arm("pointcontrast", REPO_ARMS), 0, [])
+    assert [t.name for t in pc.loss.terms] == ["pointcontrast"]
+    for name in names:  # same student, budget and data for every arm
+        cfg = arm_config(load_arm(name, REPO_ARMS), 3, ["train.max_steps=7"])
+        assert (cfg.student.name, cfg.train.max_steps, cfg.data.voxel_size, cfg.experiment.seed) == (
+            ppkt.student.name,
+            7,
+            ppkt.data.voxel_size,
+            3,
+        )
+
+
+def test_hash_changes_with_the_config_but_not_with_the_run_name():
+    arm = load_arm("ppkt", REPO_ARMS)
+    a, b = arm_config(arm, 0, []), arm_config(arm, 0, [])
+    b.experiment.name = "elsewhere"
+    assert config_hash(a) == config_hash(b)
+    assert config_hash(a) != config_hash(arm_config(arm, 1, []))
+    assert config_hash(a) != config_hash(arm_config(arm, 0, ["loss.terms.ppkt.temperature=0.1"]))
+
+
+def test_unknown_transfer_key_and_unknown_arm_are_errors(tmp_path):
+    (tmp_path / "base.yaml").write_text((REPO_ARMS / "base.yaml").read_text())
+    (tmp_path / "odd.yaml").write_text("_base_: base.yaml\ntransfer:\n  pretrian: false\n")
+    with pytest.raises(ConfigError, match="pretrian"):
+        load_arm("odd", tmp_path)
+    with pytest.raises(ConfigError, match="nope"):
+        load_arm("nope", tmp_path)

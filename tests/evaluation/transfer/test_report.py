@@ -1,0 +1,88 @@
+"""The report from a hand-made result: paired intervals, targets, the three files."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from scipy import stats
+
+from pixvox.evaluation.transfer.report import per_seed, summarize, write_report
+
+
+def _result():
+    probe = []
+    for seed, (r, p, rt) in enumerate([(0.10, 0.25, 0.20), (0.12, 0.26, 0.24), (0.11, 0.30, 0.22)]):
+        for room, shift in (("a", 0.0), ("b", 0.02)):
+            probe += [
+                {"arm": "random", "seed": seed, "test_room": room, "miou": r + shift},
+                {"arm": "ppkt", "seed": seed, "test_room": room, "miou": p + shift},
+                {"arm": "random_teacher", "seed": seed, "test_room": room, "miou": rt + shift},
+            ]
+    finetune = [
+        {"init": init, "budget": 20, "seed": s, "miou": m, "curve": [[5, m - 0.01], [10, m]]}
+        for s in range(3)
+        for init, m in (("scratch", 0.05 + 0.01 * s), ("ppkt", 0.07 + 0.012 * s))
+    ]
+    retrieval = [
+        {"arm": a, "seed": s, "top1": t + 0.001 * s, "chance": 0.001}
+        for s in range(3)
+        for a, t in (("ppkt", 0.05), ("random_teacher", 0.04))
+    ]
+    config = {
+        "quick": True,
+        "pretrain_data": ["x"],
+        "pretrain_fusions": {"train": 8, "heldout": 2},
+        "heldout_fraction": 0.2,
+        "arms": ["random", "ppkt", "random_teacher"],
+        "steps": 3,
+        "seeds": [0, 1, 2],
+        "train_rooms": ["t/a0"],
+        "test_rooms": ["t/a", "t/b"],
+        "finetune_steps": 10,
+        "finetune_budgets": [20],
+        "finetune_seeds": [0, 1, 2],
+        "probe_rows": 0,
+    }
+    conv = [
+        {
+            "arm": "ppkt",
+            "seed": 0,
+            "grad_norm": 1e-6,
+            "last_loss_change": 1e-9,
+            "iterations": 9,
+            "converged": True,
+        }
+    ]
+    return {
+        "probe": probe,
+        "finetune": finetune,
+        "retrieval": retrieval,
+        "config": config,
+        "convergence": conv,
+        "wall_seconds": 1.0,
+    }
+
+
+def test_paired_difference_is_over_seed_means_of_the_test_rooms():
+    s = summarize(_result())
+    ppkt = per_seed(_result()["probe"], "arm", arm="ppkt")
+    assert ppkt == pytest.approx({0: 0.26, 1: 0.27, 2: 0.31})
+    d = s["diff"]["ppkt - random_teacher"]
+    ref = stats.ttest_rel([0.25, 0.26, 0.30], [0.20, 0.24, 0.22]).confidence_interval(0.95)
+    assert abs(d.low - ref.low) < 1e-9 and abs(d.high - ref.high) < 1e-9
+    gain = s["finetune"][20]["gain"]
+    assert abs(gain.mean - (0.02 + 0.002)) < 1e-9
+
+
+def test_writes_the_three_files_and_states_the_targets(tmp_path):
+    write_report(_result(), tmp_path, "python tools/transfer_bench.py --quick")
+    md = (tmp_path / "transfer.md").read_text()
+    assert "(quick mode)" in md and "ppkt - random_teacher" in md
+    # 0.273 / 0.11 ≈ 2.5x: met; ppkt - random_teacher = 5 points but its interval crosses 0: not met
+    assert "≥ 2× `random`: met" in md
+    assert "≥ 3 mIoU, interval above 0: NOT met" in md
+    data = json.loads((tmp_path / "transfer.json").read_text())
+    assert {"probe", "finetune", "retrieval", "config"} <= set(data)
+    assert all(0 <= r["miou"] <= 1 for r in data["probe"])
+    assert (tmp_path / "images" / "transfer.png").stat().st_size > 1000
