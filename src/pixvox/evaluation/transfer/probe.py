@@ -78,11 +78,14 @@ def fit_linear_probe(
     *,
     l2: float = DEFAULT_L2,
     max_iter: int = DEFAULT_MAX_ITER,
+    grad_tol: float = GRAD_TOL,
 ) -> LinearProbe:
     """Fit the probe on features ``x`` ``[V, D]`` with class counts ``counts`` ``[V, C]`` (rows without
-    labels are dropped). ``convergence`` records ``iterations``, ``final_loss``, ``grad_norm`` (L2 norm
-    of the final gradient), ``grad_max``, ``last_loss_change`` (between the last two iterations),
-    ``converged`` (scipy's verdict) and scipy's ``message``."""
+    labels are dropped) until the largest gradient component is below ``grad_tol``.
+
+    ``convergence`` records ``iterations``, ``final_loss``, ``grad_norm`` (L2 norm of the final
+    gradient), ``grad_max``, ``last_loss_change`` (between the last two iterations), ``converged``
+    (scipy's verdict) and scipy's ``message``."""
     x = np.asarray(x, np.float64)
     counts = np.asarray(counts, np.float64)
     if x.ndim != 2 or counts.ndim != 2 or x.shape[0] != counts.shape[0]:
@@ -111,7 +114,7 @@ def fit_linear_probe(
         jac=True,
         method="L-BFGS-B",
         callback=record,
-        options={"maxiter": max_iter, "gtol": GRAD_TOL, "ftol": 1e-15, "maxcor": 20},
+        options={"maxiter": max_iter, "gtol": grad_tol, "ftol": 1e-15, "maxcor": 20},
     )
     loss, grad = fun(res.x)
     change = abs(history[-1] - history[-2]) if len(history) >= 2 else float("nan")
