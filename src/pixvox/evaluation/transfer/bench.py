@@ -60,6 +60,8 @@ class BenchOptions:
     finetune_budgets: list[int] = field(default_factory=lambda: [20, 50, 200])
     finetune_seeds: list[int] = field(default_factory=lambda: [0, 1, 2, 3, 4])
     finetune_steps: int = 100
+    #: test-room evaluations per fine-tuning run (evenly spaced; the last two say if the curve flattened)
+    curve_points: int = 4
     heldout_fraction: float = 0.2
     #: labeled voxels per training room the probe is fitted on (0 = all; 5 cm voxels hold ~1.5 points,
     #: so a room has ~50k): the fit costs time linear in them
@@ -75,7 +77,7 @@ def quick(opts: BenchOptions) -> BenchOptions:
     opts.pretrain_data = [f"{SHARED}/scannet_scene0378_00"]
     opts.steps, opts.seeds = 8, [0, 1, 2]
     opts.finetune_budgets, opts.finetune_seeds, opts.finetune_steps = [20], [0, 1, 2], 20
-    opts.probe_rows = 5000
+    opts.probe_rows, opts.curve_points = 4000, 2
     opts.quick = True
     return opts
 
@@ -192,7 +194,16 @@ def run_bench(opts: BenchOptions) -> dict[str, Any]:
                     ckpt = ppkt_runs.get(seed) if init == PRODUCT else None
                     mode = "scratch" if init == "scratch" else "pretrained"
                     cfg = finetune_config(
-                        recipe, mode, budget, seed, opts.finetune_steps, rooms.root, train, test, ckpt
+                        recipe,
+                        mode,
+                        budget,
+                        seed,
+                        opts.finetune_steps,
+                        rooms.root,
+                        train,
+                        test,
+                        ckpt,
+                        opts.curve_points,
                     )
                     summary, curve, reused = finetune_run(cfg, runs / "finetune", logs / "finetune.log")
                     result["finetune"].append(

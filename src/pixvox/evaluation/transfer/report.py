@@ -56,7 +56,7 @@ def summarize(result: dict[str, Any]) -> dict[str, Any]:
     for b in sorted({r["budget"] for r in ft}):
         s = per_seed(ft, "init", init="scratch", budget=b)
         p = per_seed(ft, "init", init="ppkt", budget=b)
-        # flattening: the mIoU change over the last quarter of the steps, per run
+        # flattening: the mIoU change between the run's last two test-room evaluations
         last = [
             r["curve"][-1][1] - r["curve"][-2][1] for r in ft if r["budget"] == b and len(r["curve"]) >= 2
         ]
@@ -69,10 +69,10 @@ def summarize(result: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _pct(i: Interval) -> str:
+def _pct(i: Interval, digits: int = 1) -> str:
     if i.n < 2:
-        return f"{100 * i.mean:.1f} (n={i.n})"
-    return f"{100 * i.mean:.1f} [{100 * i.low:.1f}, {100 * i.high:.1f}]"
+        return f"{100 * i.mean:.{digits}f} (n={i.n})"
+    return f"{100 * i.mean:.{digits}f} [{100 * i.low:.{digits}f}, {100 * i.high:.{digits}f}]"
 
 
 def _verdict(i: Interval, what: str) -> str:
@@ -140,6 +140,20 @@ def markdown(result: dict[str, Any], s: dict[str, Any], command: str) -> str:
         f"{cfg['finetune_budgets']} labeled points per training room, seeds {cfg['finetune_seeds']}; "
         "`ppkt` seed s starts from the `ppkt` pretraining run of seed s."
     )
+    rows = cfg.get("probe_rows") or 0
+    L.append(
+        f"- Probe fit on {'all labeled voxels' if not rows else f'at most {rows} labeled voxels'} of each "
+        "training room (the same voxels for every arm and seed), every labeled point of the test rooms scored."
+    )
+    L.append(
+        "- Caveat: ICL-NUIM's and SUN3D's world frames are their first camera's (up ≈ −y) while the "
+        "pretraining rotates about z (ScanNet's up); the quick mode pretrains on the ScanNet sequence only."
+    )
+    if cfg["quick"]:
+        L.append(
+            "- Quick mode: a few pretraining steps only. It shows the pipeline end to end and its noise "
+            "level; it cannot show what full pretraining gives."
+        )
     L += ["", "## Linear probe: mIoU (%) on the test rooms, mean [95% interval] over seeds", ""]
     L += ["| arm | mIoU | per seed |", "|---|---|---|"]
     for a, i in s["probe"].items():
@@ -160,15 +174,15 @@ def markdown(result: dict[str, Any], s: dict[str, Any], command: str) -> str:
     L += ["", "## Held-out retrieval (voxel→pixel top-1, %), contiguous held-out frames", ""]
     L += ["| arm | top-1 | chance |", "|---|---|---|"]
     for a, (top1, chance) in s["retrieval"].items():
-        L.append(f"| {a} | {_pct(top1)} | {100 * chance.mean:.2f} |")
+        L.append(f"| {a} | {_pct(top1, 2)} | {100 * chance.mean:.2f} |")
     if "retrieval_diff" in s:
         L.append(
-            f"\nppkt − random_teacher top-1: {s['retrieval_diff'].describe()} points — "
+            f"\nppkt − random_teacher top-1: {s['retrieval_diff'].describe(digits=2)} points — "
             f"{_verdict(s['retrieval_diff'], 'the ImageNet teacher retrieves better')}"
         )
     L += ["", "## Fine-tuning: scratch vs ppkt, mIoU (%) on the test rooms", ""]
     L += [
-        "| labeled points / room | scratch | ppkt | ppkt − scratch | change over the last quarter of steps |",
+        "| labeled points / room | scratch | ppkt | ppkt − scratch | change between the last two evaluations |",
         "|---|---|---|---|---|",
     ]
     for b, f in s["finetune"].items():

@@ -39,11 +39,12 @@ class Interval:
             "sd": num(self.sd),
         }
 
-    def describe(self, scale: float = 100.0, unit: str = "") -> str:
+    def describe(self, scale: float = 100.0, unit: str = "", digits: int = 1) -> str:
         """``+1.2 [−0.3, +2.7]`` (values × ``scale``)."""
+        f = f"+.{digits}f"
         if self.n < 2:
-            return f"{self.mean * scale:+.1f}{unit} (n={self.n}, no interval)"
-        return f"{self.mean * scale:+.1f}{unit} [{self.low * scale:+.1f}, {self.high * scale:+.1f}]"
+            return f"{self.mean * scale:{f}}{unit} (n={self.n}, no interval)"
+        return f"{self.mean * scale:{f}}{unit} [{self.low * scale:{f}}, {self.high * scale:{f}}]"
 
 
 def t_interval(values: Sequence[float], confidence: float = CONFIDENCE) -> Interval:
