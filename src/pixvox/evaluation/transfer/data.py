@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,7 +80,8 @@ def write_subset_index(full: FusionIndex, names: Sequence[str], root: Path) -> P
     """An index at ``root`` listing the samples ``names`` of ``full`` (files stay where they are) and
     the view pairs among them only."""
     keep = set(names)
-    rel = Path("..") / full.root.name
+    root.mkdir(parents=True, exist_ok=True)
+    rel = Path(os.path.relpath(full.root.resolve(), root.resolve()))  # the pair of folders can move together
     samples = [r for r in full.samples if r.name in keep]
     for r in samples:
         r.file = str(rel / r.file)

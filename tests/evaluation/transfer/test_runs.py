@@ -1,0 +1,81 @@
+"""Pretraining runs of an arm: the cache by config hash, and held-out retrieval of a reloaded run
+against the pretraining job's own held-out evaluation of the network it had in memory."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from pixvox.datasets.fusion import holdout_split
+from pixvox.evaluation.transfer.arms import arm_config, load_arm, pretrain_run
+from pixvox.evaluation.transfer.data import write_subset_index
+from pixvox.evaluation.transfer.retrieval import heldout_retrieval
+from pixvox.io.fusions import FusionIndex
+
+ARMS = Path(__file__).resolve().parents[3] / "configs" / "transfer"
+
+
+@pytest.fixture(scope="module")
+def tiny_fusions(tmp_path_factory) -> Path:
+    """2 synthetic scenes x 6 frames of 60x80 pixels, one frame per sample at 10 cm."""
+    from pixvox.prep import fusion, synthetic
+
+    base = tmp_path_factory.mktemp("synthetic")
+    synthetic.generate(base, num_scenes=2, frames_per_scene=6, seed=3, image_size=(60, 80), progress=False)
+    fusion.make_fusions(base / "frames", base / "all", voxel_size=0.1, progress=False)
+    return base / "all"
+
+
+def _overrides(root: Path, **extra: object) -> list[str]:
+    o = {
+        "data.root": root,
+        "data.voxel_size": 0.1,
+        "data.image_size": "[48, 64]",
+        "teacher.fpn_channels": 16,
+        "loss.embed_dim": 16,
+        "loss.terms.ppkt.num_pairs": 64,
+        "train.max_steps": 2,
+        "schedule.warmup_steps": 0,
+        "train.batch_size": 4,
+        "train.num_workers": 0,
+        "train.checkpoint_every": 2,
+        **extra,
+    }
+    return [f"{k}={v}" for k, v in o.items()]
+
+
+@pytest.mark.parametrize("arm", ["random_teacher", "no_color"])
+def test_retrieval_of_the_reloaded_run_equals_the_jobs_own_evaluation(arm, tiny_fusions, tmp_path):
+    # the job holds out every 4th sample and evaluates them in one batch at its last step
+    cfg = arm_config(load_arm(arm, ARMS), 5, _overrides(tiny_fusions, **{"data.holdout_every": 4}))
+    run_dir, summary, reused = pretrain_run(cfg, tmp_path / "runs", arm, tmp_path / "log.txt")
+    assert not reused and summary["steps"] == 2
+    full = FusionIndex.load(tiny_fusions)
+    _, held = holdout_split(len(full), 4)
+    assert len(held) <= cfg.train.batch_size  # one batch, like the job's evaluation
+    heldout = write_subset_index(full, [full.samples[i].name for i in held], tmp_path / "heldout")
+    got = heldout_retrieval(cfg, run_dir, heldout)
+    assert got["samples"] == len(held)
+    assert got["top1"] == pytest.approx(summary["eval_acc"], abs=1e-6)
+    assert got["chance"] == pytest.approx(summary["eval_chance"], rel=1e-6)
+
+
+def test_a_finished_run_is_reused_and_another_config_is_a_new_run(tiny_fusions, tmp_path):
+    arm = load_arm("random_teacher", ARMS)
+    cfg = arm_config(arm, 0, _overrides(tiny_fusions))
+    first, _, reused = pretrain_run(cfg, tmp_path, "random_teacher", tmp_path / "log.txt")
+    assert not reused
+    again, _, reused = pretrain_run(
+        arm_config(arm, 0, _overrides(tiny_fusions)), tmp_path, "random_teacher", tmp_path / "log.txt"
+    )
+    assert reused and again == first
+    other, _, reused = pretrain_run(
+        arm_config(arm, 0, _overrides(tiny_fusions, **{"loss.terms.ppkt.temperature": 0.1})),
+        tmp_path,
+        "random_teacher",
+        tmp_path / "log.txt",
+    )
+    assert not reused and other != first
+    assert json.loads((first / "summary.json").read_text())["steps"] == 2
