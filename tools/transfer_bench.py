@@ -48,6 +48,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--finetune-seeds", type=int, nargs="+", help=f"default {d.finetune_seeds}")
     p.add_argument("--finetune-steps", type=int, help=f"default {d.finetune_steps}")
     p.add_argument("--probe-rows", type=int, help="labeled voxels per training room for the probe (0 = all)")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        nargs="+",
+        metavar="KEY=VALUE",
+        help="override every arm's pretraining config",
+    )
     p.add_argument("--out-dir", help=f"runs, prepared data and logs (default {d.out_dir})")
     p.add_argument("--docs-dir", default="docs", help="where transfer.md/json and images/transfer.png go")
     p.add_argument(
@@ -74,6 +81,8 @@ def main(argv: list[str] | None = None) -> int:
         "finetune_budgets",
         "finetune_seeds",
         "finetune_steps",
+        "probe_rows",
+        "overrides",
         "out_dir",
     ):
         value = getattr(a, key)

@@ -68,6 +68,9 @@ class BenchOptions:
     probe_rows: int = 20000
     out_dir: str = "outputs/transfer"
     arms_dir: str = str(arms_mod.ARMS_DIR)
+    #: ``key=value`` overrides of every arm's pretraining config (an ablation: compare its report
+    #: with the plain run's; the runs are cached apart, their configs differ)
+    overrides: list[str] = field(default_factory=list)
     quick: bool = False
 
 
@@ -148,6 +151,7 @@ def run_bench(opts: BenchOptions) -> dict[str, Any]:
         f"train.max_steps={opts.steps}",
         f"schedule.warmup_steps={min(20, opts.steps // 5)}",
         f"train.checkpoint_every={opts.steps}",
+        *opts.overrides,
     ]
     result: dict[str, Any] = {"probe": [], "finetune": [], "retrieval": [], "convergence": [], "runs": []}
     runs, logs = out / "runs", out / "logs"
