@@ -154,6 +154,11 @@ def write_reports(a, rows, baselines, pretrain_info, wall, command, reused: int)
         "",
         "What these numbers mean, their caveats and what was changed to get them: "
         '[finetune.md, "Does pretraining help?"](finetune.md#does-pretraining-help).',
+        "",
+        "These runs train and test on two scans of the same room and have no random-teacher control; "
+        "whether the 2D teacher's knowledge helps is measured on rooms never trained on, with controls, "
+        "by `python tools/transfer_bench.py`: [transfer.md](transfer.md). A gain is called help only "
+        "where its 95% interval excludes 0.",
     ]
     L += ["", "## Setup", ""]
     L.append(
