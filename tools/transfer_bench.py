@@ -109,8 +109,22 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt as err:
         print(f"transfer_bench: interrupted ({err}); rerun the same command to continue", file=sys.stderr)
         return 130
-    write_report(result, Path(a.docs_dir), command)
-    print((Path(a.docs_dir) / "transfer.md").read_text())
+    docs = Path(a.docs_dir)
+    if a.ablation:
+        import json
+
+        from pixvox.evaluation.transfer.ablation import ablation_row, save_row
+        from pixvox.evaluation.transfer.report import rerender
+
+        write_report(result, Path(opts.out_dir) / "ablations" / a.ablation, command)
+        main_json = docs / "transfer.json"
+        baseline = json.loads(main_json.read_text()) if main_json.is_file() else None
+        save_row(docs, ablation_row(a.ablation, command, result, baseline))
+        if baseline is not None:
+            rerender(docs)
+    else:
+        write_report(result, docs, command)
+    print((docs / "transfer.md").read_text())
     return 0
 
 

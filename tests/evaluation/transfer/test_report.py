@@ -86,3 +86,27 @@ def test_writes_the_three_files_and_states_the_targets(tmp_path):
     assert {"probe", "finetune", "retrieval", "config"} <= set(data)
     assert all(0 <= r["miou"] <= 1 for r in data["probe"])
     assert (tmp_path / "images" / "transfer.png").stat().st_size > 1000
+
+
+def test_an_ablation_row_is_compared_with_the_main_run_by_seed(tmp_path):
+    from pixvox.evaluation.transfer import ablation
+    from pixvox.evaluation.transfer.report import rerender
+
+    main = _result()
+    write_report(main, tmp_path, "python tools/transfer_bench.py --quick")
+    changed = _result()
+    for r in changed["probe"]:
+        if r["arm"] == "ppkt":
+            r["miou"] += 0.05 + 0.001 * r["seed"]  # better by 5 points on every seed
+    changed["config"]["overrides"] = ["loss.terms.ppkt.temperature=0.1"]
+    row = ablation.ablation_row(
+        "tau 0.1", "cmd", changed, json.loads((tmp_path / "transfer.json").read_text())
+    )
+    d = row["ppkt_minus_baseline_ppkt"]
+    assert d["mean"] == pytest.approx(0.051) and d["low"] > 0 and ablation.kept(row)
+    ablation.save_row(tmp_path, row)
+    ablation.save_row(tmp_path, {**row, "name": "same again", "ppkt_minus_baseline_ppkt": None})
+    rerender(tmp_path)
+    md = (tmp_path / "transfer.md").read_text()
+    assert "| tau 0.1 (`loss.terms.ppkt.temperature=0.1`) |" in md and "| kept |" in md
+    assert "| same again" in md and "| dropped |" in md

@@ -12,20 +12,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from pixvox.evaluation.transfer.stats import Interval, paired_difference, t_interval
+from pixvox.evaluation.transfer import ablation
+from pixvox.evaluation.transfer.stats import Interval, paired_difference, per_seed, t_interval
 from pixvox.io.atomic import atomic_write_json, atomic_write_text
 
 BASELINE = "random"
 CONTROLS = ("random_teacher", "no_color", "pointcontrast")
-
-
-def per_seed(rows: Sequence[dict], key: str, value: str = "miou", **match: Any) -> dict[int, float]:
-    """``{seed: mean of value}`` over the rows matching ``match`` (e.g. the test rooms of one arm)."""
-    acc: dict[int, list[float]] = {}
-    for r in rows:
-        if all(r.get(k) == v for k, v in match.items()):
-            acc.setdefault(int(r["seed"]), []).append(float(r[value]))
-    return {s: sum(v) / len(v) for s, v in sorted(acc.items())}
 
 
 def summarize(result: dict[str, Any]) -> dict[str, Any]:
@@ -108,7 +100,7 @@ def targets(s: dict[str, Any]) -> list[str]:
     return lines
 
 
-def markdown(result: dict[str, Any], s: dict[str, Any], command: str) -> str:
+def markdown(result: dict[str, Any], s: dict[str, Any], command: str, ablations: Sequence[dict] = ()) -> str:
     cfg = result["config"]
     mode = "quick" if cfg["quick"] else "default"
     L = ["# Transfer benchmark: does the 2D teacher's knowledge reach the 3D network?", ""]
@@ -199,15 +191,22 @@ def markdown(result: dict[str, Any], s: dict[str, Any], command: str) -> str:
         "",
         "## Ablations",
         "",
-        "| change | ppkt probe mIoU | random_teacher probe mIoU | kept? |",
-        "|---|---|---|---|",
     ]
-    p, rt = s["probe"].get("ppkt"), s["probe"].get("random_teacher")
-    L.append(f"| baseline (this run) | {_pct(p) if p else '—'} | {_pct(rt) if rt else '—'} | — |")
+    p, rt, d = (
+        s["probe"].get("ppkt"),
+        s["probe"].get("random_teacher"),
+        s["diff"].get("ppkt - random_teacher"),
+    )
+    main = f"| main run (above) | {cfg['steps']} | {_pct(p) if p else '—'} | {_pct(rt) if rt else '—'} | {d.describe() if d else '—'} | — | — |"
+    L += ablation.table(ablations, [main])
+    L.append(
+        "\nA change is kept when `ppkt` with it beats the main run's `ppkt` with a 95% interval above 0 "
+        "(paired by seed); add a row with `python tools/transfer_bench.py --ablation NAME --set KEY=VALUE ...`."
+    )
     return "\n".join(L) + "\n"
 
 
-def write_json(result: dict[str, Any], s: dict[str, Any], path: Path) -> None:
+def write_json(result: dict[str, Any], s: dict[str, Any], path: Path, command: str) -> None:
     summary = {
         "probe": {a: i.to_json() for a, i in s["probe"].items()},
         "diff": {k: i.to_json() for k, i in s["diff"].items()},
@@ -222,6 +221,7 @@ def write_json(result: dict[str, Any], s: dict[str, Any], path: Path) -> None:
             **{k: result[k] for k in ("probe", "finetune", "retrieval", "config")},
             "convergence": result["convergence"],
             "summary": summary,
+            "command": command,
             "wall_seconds": result["wall_seconds"],
         },
     )
@@ -269,7 +269,16 @@ def plot(s: dict[str, Any], path: Path) -> None:
 def write_report(result: dict[str, Any], docs: Path, command: str) -> dict[str, Any]:
     """Write the three files under ``docs``; returns the summary."""
     s = summarize(result)
-    write_json(result, s, docs / "transfer.json")
+    write_json(result, s, docs / "transfer.json", command)
     plot(s, docs / "images" / "transfer.png")
-    atomic_write_text(docs / "transfer.md", markdown(result, s, command))
+    atomic_write_text(docs / "transfer.md", markdown(result, s, command, ablation.load_rows(docs)))
     return s
+
+
+def rerender(docs: Path) -> None:
+    """Rewrite docs/transfer.md from docs/transfer.json and the ablation rows (after an ablation)."""
+    import json
+
+    result = json.loads((docs / "transfer.json").read_text())
+    s = summarize(result)
+    atomic_write_text(docs / "transfer.md", markdown(result, s, result["command"], ablation.load_rows(docs)))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy import stats
@@ -67,3 +68,12 @@ def paired_difference(
     """``a − b`` paired on their common keys (seeds): the interval and the keys used (sorted)."""
     keys = sorted(set(a) & set(b))
     return t_interval([a[k] - b[k] for k in keys], confidence), keys
+
+
+def per_seed(rows: Sequence[dict], key: str, value: str = "miou", **match: Any) -> dict[int, float]:
+    """``{seed: mean of value}`` over the rows matching ``match`` (e.g. the test rooms of one arm)."""
+    acc: dict[int, list[float]] = {}
+    for r in rows:
+        if all(r.get(k) == v for k, v in match.items()):
+            acc.setdefault(int(r["seed"]), []).append(float(r[value]))
+    return {s: sum(v) / len(v) for s, v in sorted(acc.items())}

@@ -1,0 +1,90 @@
+"""The ablation table of docs/transfer.md: one row per screened change, kept or dropped by the number.
+
+A row is made by ``tools/transfer_bench.py --ablation NAME --set KEY=VALUE ...``: the same benchmark
+with the change applied to every arm. It records the change's ``ppkt`` and ``random_teacher`` probe
+mIoU, their paired difference, and ``ppkt`` with the change minus ``ppkt`` of the main run (paired by
+seed). Rows live in ``docs/transfer_ablations.json``; the report renders them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from pixvox.evaluation.transfer.stats import Interval, paired_difference, per_seed, t_interval
+from pixvox.io.atomic import atomic_write_json
+
+FILE = "transfer_ablations.json"
+
+
+def _iv(d: dict | None) -> Interval | None:
+    if not d:
+        return None
+    nan = float("nan")
+    return Interval(
+        *(nan if d.get(k) is None else d[k] for k in ("mean", "low", "high")), d["n"], d["sd"] or nan
+    )
+
+
+def ablation_row(name: str, command: str, result: dict[str, Any], baseline: dict[str, Any] | None) -> dict:
+    """The row of a finished ablation run ``result`` against the main run ``baseline`` (its JSON)."""
+    probe = result["probe"]
+    ppkt, rt = per_seed(probe, "arm", arm="ppkt"), per_seed(probe, "arm", arm="random_teacher")
+    row: dict[str, Any] = {
+        "name": name,
+        "command": command,
+        "set": result["config"].get("overrides", []),
+        "steps": result["config"]["steps"],
+        "seeds": result["config"]["seeds"],
+        "ppkt": t_interval(list(ppkt.values())).to_json(),
+        "random_teacher": t_interval(list(rt.values())).to_json(),
+        "ppkt_minus_random_teacher": paired_difference(ppkt, rt)[0].to_json(),
+    }
+    if baseline is not None:
+        base = per_seed(baseline["probe"], "arm", arm="ppkt")
+        row["ppkt_minus_baseline_ppkt"] = paired_difference(ppkt, base)[0].to_json()
+    return row
+
+
+def kept(row: dict) -> bool:
+    """Kept when the change's ppkt beats the main run's ppkt with a 95% interval above 0."""
+    d = _iv(row.get("ppkt_minus_baseline_ppkt"))
+    return bool(d is not None and d.low > 0)
+
+
+def load_rows(docs: Path) -> list[dict]:
+    path = docs / FILE
+    return json.loads(path.read_text()) if path.is_file() else []
+
+
+def save_row(docs: Path, row: dict) -> None:
+    """Add ``row`` to the ablations file (replacing a row of the same name)."""
+    rows = [r for r in load_rows(docs) if r["name"] != row["name"]] + [row]
+    atomic_write_json(docs / FILE, rows)
+
+
+def table(rows: Sequence[dict], baseline_lines: list[str]) -> list[str]:
+    """The markdown table: the main run's row first, then one row per ablation."""
+
+    def fmt(d: dict | None, signed: bool = False) -> str:
+        i = _iv(d)
+        if i is None:
+            return "—"
+        return i.describe() if signed else i.describe().lstrip("+").replace("[+", "[")
+
+    L = [
+        "| change | steps | ppkt probe mIoU | random_teacher probe mIoU | ppkt − random_teacher | ppkt − main run's ppkt | kept? |",
+        "|---|---|---|---|---|---|---|",
+        *baseline_lines,
+    ]
+    for r in rows:
+        L.append(
+            f"| {r['name']} (`{' '.join(r['set']) or 'no override'}`) | {r['steps']} | {fmt(r['ppkt'])} | "
+            f"{fmt(r['random_teacher'])} | {fmt(r['ppkt_minus_random_teacher'], True)} | "
+            f"{fmt(r.get('ppkt_minus_baseline_ppkt'), True)} | {'kept' if kept(r) else 'dropped'} |"
+        )
+    if rows:
+        L += ["", "Commands: " + "; ".join(f"`{r['command']}`" for r in rows)]
+    return L
