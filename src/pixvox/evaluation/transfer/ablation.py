@@ -80,10 +80,12 @@ def table(rows: Sequence[dict], baseline_lines: list[str]) -> list[str]:
         *baseline_lines,
     ]
     for r in rows:
+        overrides = " ".join(r["set"])
+        change = f"{r['name']} (`{overrides}`)" if overrides else r["name"]
         L.append(
-            f"| {r['name']} (`{' '.join(r['set']) or 'no override'}`) | {r['steps']} | {fmt(r['ppkt'])} | "
-            f"{fmt(r['random_teacher'])} | {fmt(r['ppkt_minus_random_teacher'], True)} | "
-            f"{fmt(r.get('ppkt_minus_baseline_ppkt'), True)} | {'kept' if kept(r) else 'dropped'} |"
+            f"| {change} | {r['steps']} | {fmt(r['ppkt'])} | {fmt(r['random_teacher'])} | "
+            f"{fmt(r['ppkt_minus_random_teacher'], True)} | {fmt(r.get('ppkt_minus_baseline_ppkt'), True)} | "
+            f"{'kept' if kept(r) else 'dropped'} |"
         )
     if rows:
         L += ["", "Commands: " + "; ".join(f"`{r['command']}`" for r in rows)]

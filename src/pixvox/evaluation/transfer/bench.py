@@ -9,6 +9,8 @@ PPKT term) retrieval on the held-out tail of the sequences.
 from __future__ import annotations
 
 import logging
+import os
+import resource
 import time
 import zlib
 from dataclasses import asdict, dataclass, field
@@ -123,7 +125,7 @@ def probe_rows(
 
 def run_bench(opts: BenchOptions) -> dict[str, Any]:
     """Run everything (reusing finished runs); returns the report's data (see :mod:`.report`)."""
-    t0 = time.perf_counter()
+    t0, cpu0, load0 = time.perf_counter(), cpu_seconds(), round(os.getloadavg()[0], 2)
     check_disjoint(opts.train_rooms, opts.test_rooms)  # before any compute
     out = Path(opts.out_dir)
     arms_dir = Path(opts.arms_dir)
@@ -231,4 +233,15 @@ def run_bench(opts: BenchOptions) -> dict[str, Any]:
         "base": arms_mod.to_dict(base),
     }
     result["wall_seconds"] = round(time.perf_counter() - t0, 1)
+    result["machine"] = {
+        "cpu_seconds": round(cpu_seconds() - cpu0, 1),  # this process and its finished children
+        "load_average": [load0, round(os.getloadavg()[0], 2)],  # 1-minute, at the start and the end
+        "cores": os.cpu_count(),
+    }
     return result
+
+
+def cpu_seconds() -> float:
+    """User + system CPU seconds of this process and its waited-for children (data workers)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
