@@ -58,36 +58,41 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--out-dir", help=f"runs, prepared data and logs (default {d.out_dir})")
     p.add_argument("--docs-dir", default="docs", help="where transfer.md/json and images/transfer.png go")
     p.add_argument(
+        "--ablation",
+        metavar="NAME",
+        help="a screened change (with --set or --steps): add its row to docs/transfer_ablations.json and "
+        "the table of docs/transfer.md instead of replacing the main report (its own report goes under "
+        "--out-dir/ablations/NAME)",
+    )
+    p.add_argument(
         "--quick", action="store_true", help="few steps, one sequence, 20-point fine-tuning (minutes)"
     )
     return p.parse_args(argv)
+
+
+#: options of the tool that are not BenchOptions fields
+TOOL_ONLY = ("docs_dir", "ablation", "quick")
+
+
+def options(a: argparse.Namespace):
+    """The BenchOptions of parsed arguments: the mode's defaults, then every option given."""
+    from pixvox.evaluation.transfer.bench import BenchOptions, quick
+
+    opts = quick(BenchOptions()) if a.quick else BenchOptions()
+    for key, value in vars(a).items():
+        if key not in TOOL_ONLY and value is not None:
+            setattr(opts, key, value)
+    return opts
 
 
 def main(argv: list[str] | None = None) -> int:
     a = parse_args(argv)
     os.chdir(REPO)
     from pixvox.errors import UserError
-    from pixvox.evaluation.transfer.bench import BenchOptions, quick, run_bench
+    from pixvox.evaluation.transfer.bench import run_bench
     from pixvox.evaluation.transfer.report import write_report
 
-    opts = quick(BenchOptions()) if a.quick else BenchOptions()
-    for key in (
-        "pretrain_data",
-        "train_rooms",
-        "test_rooms",
-        "arms",
-        "seeds",
-        "steps",
-        "finetune_budgets",
-        "finetune_seeds",
-        "finetune_steps",
-        "probe_rows",
-        "overrides",
-        "out_dir",
-    ):
-        value = getattr(a, key)
-        if value is not None:
-            setattr(opts, key, value)
+    opts = options(a)
     # Every job's log lines go to one file; the console keeps one line per step of the benchmark.
     Path(opts.out_dir).mkdir(parents=True, exist_ok=True)
     logging.basicConfig(
