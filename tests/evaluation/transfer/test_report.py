@@ -110,3 +110,12 @@ def test_an_ablation_row_is_compared_with_the_main_run_by_seed(tmp_path):
     md = (tmp_path / "transfer.md").read_text()
     assert "| tau 0.1 (`loss.terms.ppkt.temperature=0.1`) |" in md and "| kept |" in md
     assert "| same again" in md and "| dropped |" in md
+
+
+def test_flat_verdict_needs_the_whole_interval_inside_the_band():
+    from pixvox.evaluation.transfer.report import flat_verdict
+    from pixvox.evaluation.transfer.stats import t_interval
+
+    assert flat_verdict(t_interval([0.001, -0.002, 0.0005])).startswith("yes")
+    assert flat_verdict(t_interval([0.02, 0.01, 0.03])).startswith("not shown")
+    assert flat_verdict(t_interval([0.002])).startswith("unknown")

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from pixvox.config import to_dict
 from pixvox.evaluation.metrics import SegmentationMetrics
 from pixvox.evaluation.transfer import arms as arms_mod
 from pixvox.evaluation.transfer.data import check_disjoint, prepare_fusions, prepare_rooms, room_name
@@ -230,7 +231,7 @@ def run_bench(opts: BenchOptions) -> dict[str, Any]:
         "arms": arm_list,
         "pretrain_fusions": {"train": split.num_train, "heldout": split.num_heldout},
         "arm_configs": {a: str(arm.file) for a, arm in arms.items()},
-        "base": arms_mod.to_dict(base),
+        "base": to_dict(base),
     }
     result["wall_seconds"] = round(time.perf_counter() - t0, 1)
     result["machine"] = {

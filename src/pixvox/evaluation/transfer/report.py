@@ -78,6 +78,18 @@ def _pct(i: Interval, digits: int = 1) -> str:
     return f"{100 * i.mean:.{digits}f} [{100 * i.low:.{digits}f}, {100 * i.high:.{digits}f}]"
 
 
+FLAT = 0.01  #: mIoU (fraction) a curve may still move between its last two evaluations and count as flat
+
+
+def flat_verdict(change: Interval) -> str:
+    """Whether fine-tuning curves had flattened, from the change between their last two evaluations."""
+    if change.n < 2:
+        return "unknown (fewer than 2 runs with two evaluations)"
+    if -FLAT <= change.low and change.high <= FLAT:
+        return f"yes, {change.describe()} points"
+    return f"not shown: {change.describe()} points; longer fine-tuning (--finetune-steps) needed"
+
+
 def _verdict(i: Interval, what: str) -> str:
     if i.n < 2:
         return "not measured (fewer than 2 seeds)"
@@ -195,9 +207,11 @@ def markdown(result: dict[str, Any], s: dict[str, Any], command: str, ablations:
         )
     if s["finetune"]:
         L.append(
-            "\nA curve has flattened when the last column's interval includes 0 and is narrow; "
-            "where it excludes 0 the runs were still improving (or degrading) and the steps are too few."
+            f"\nFlattened? A budget's curves count as flat when the change between their last two "
+            f"test-room evaluations has a 95% interval inside ±{100 * FLAT:.0f} mIoU point:"
         )
+        for b, f in s["finetune"].items():
+            L.append(f"- {b} points: {flat_verdict(f['last_change'])}")
     L += ["", "## Targets of issue 11 (item 5)", "", *targets(s)]
     L += [
         "",
