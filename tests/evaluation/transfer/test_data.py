@@ -55,3 +55,16 @@ def test_both_layouts_are_read_and_written_once(tmp_path):
 def test_an_unknown_room_path_is_an_error_naming_it(tmp_path):
     with pytest.raises(RoomSplitError, match="nowhere/scene0099_00"):
         read_room(tmp_path / "nowhere" / "scene0099_00")
+
+
+def test_a_damaged_room_file_is_an_error_naming_it(tmp_path):
+    from pixvox.errors import UserError
+
+    np.save(tmp_path / "scene0000_00_vert_all.npy", np.zeros((10, 6), np.float32))
+    np.save(tmp_path / "scene0000_00_sem_label_all.npy", np.zeros(7, np.uint32))  # 7 labels for 10 points
+    with pytest.raises(UserError, match="scene0000_00_sem_label_all.npy"):
+        read_room(tmp_path / "scene0000_00")
+    _pointcept_room(tmp_path / "pc" / "scene0011_00")
+    np.save(tmp_path / "pc" / "scene0011_00" / "color.npy", np.zeros((3, 3), np.uint8))
+    with pytest.raises(UserError, match="color.npy"):
+        read_room(tmp_path / "pc" / "scene0011_00")
