@@ -42,6 +42,14 @@ def ablation_row(name: str, command: str, result: dict[str, Any], baseline: dict
         "random_teacher": t_interval(list(rt.values())).to_json(),
         "ppkt_minus_random_teacher": paired_difference(ppkt, rt)[0].to_json(),
     }
+    ret = result.get("retrieval", [])
+    top1 = {a: per_seed(ret, "arm", "top1", arm=a) for a in ("ppkt", "random_teacher")}
+    if all(top1.values()):
+        row["top1_ppkt"] = t_interval(list(top1["ppkt"].values())).to_json()
+        row["top1_random_teacher"] = t_interval(list(top1["random_teacher"].values())).to_json()
+        row["top1_ppkt_minus_random_teacher"] = paired_difference(top1["ppkt"], top1["random_teacher"])[
+            0
+        ].to_json()
     if baseline is not None:
         base = per_seed(baseline["probe"], "arm", arm="ppkt")
         row["ppkt_minus_baseline_ppkt"] = paired_difference(ppkt, base)[0].to_json()
@@ -68,15 +76,20 @@ def save_row(docs: Path, row: dict) -> None:
 def table(rows: Sequence[dict], baseline_lines: list[str]) -> list[str]:
     """The markdown table: the main run's row first, then one row per ablation."""
 
-    def fmt(d: dict | None, signed: bool = False) -> str:
+    def fmt(d: dict | None, signed: bool = False, digits: int = 1) -> str:
         i = _iv(d)
         if i is None:
             return "—"
-        return i.describe() if signed else i.describe().lstrip("+").replace("[+", "[")
+        if signed:
+            return i.describe(digits=digits)
+        if i.n < 2:
+            return f"{100 * i.mean:.{digits}f} (n={i.n})"
+        return f"{100 * i.mean:.{digits}f} [{100 * i.low:.{digits}f}, {100 * i.high:.{digits}f}]"
 
     L = [
-        "| change | steps | ppkt probe mIoU | random_teacher probe mIoU | ppkt − random_teacher | ppkt − main run's ppkt | kept? |",
-        "|---|---|---|---|---|---|---|",
+        "| change | steps | ppkt probe mIoU | random_teacher probe mIoU | ppkt − random_teacher | "
+        "ppkt − main run's ppkt | held-out top-1 % ppkt / random_teacher (difference) | kept? |",
+        "|---|---|---|---|---|---|---|---|",
         *baseline_lines,
     ]
     for r in rows:
@@ -85,7 +98,8 @@ def table(rows: Sequence[dict], baseline_lines: list[str]) -> list[str]:
         L.append(
             f"| {change} | {r['steps']} | {fmt(r['ppkt'])} | {fmt(r['random_teacher'])} | "
             f"{fmt(r['ppkt_minus_random_teacher'], True)} | {fmt(r.get('ppkt_minus_baseline_ppkt'), True)} | "
-            f"{'kept' if kept(r) else 'dropped'} |"
+            f"{fmt(r.get('top1_ppkt'), digits=2)} / {fmt(r.get('top1_random_teacher'), digits=2)} "
+            f"({fmt(r.get('top1_ppkt_minus_random_teacher'), True, 2)}) | {'kept' if kept(r) else 'dropped'} |"
         )
     if rows:
         L += ["", "Commands: " + "; ".join(f"`{r['command']}`" for r in rows)]

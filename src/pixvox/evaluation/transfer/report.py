@@ -223,7 +223,13 @@ def markdown(result: dict[str, Any], s: dict[str, Any], command: str, ablations:
         s["probe"].get("random_teacher"),
         s["diff"].get("ppkt - random_teacher"),
     )
-    main = f"| main run (above) | {cfg['steps']} | {_pct(p) if p else '—'} | {_pct(rt) if rt else '—'} | {d.describe() if d else '—'} | — | — |"
+    rd = s.get("retrieval_diff")
+    rp, rr = (s["retrieval"].get(a, (None, None))[0] for a in ("ppkt", "random_teacher"))
+    ret = f"{_pct(rp, 2)} / {_pct(rr, 2)} ({rd.describe(digits=2)})" if rd and rp and rr else "—"
+    main = (
+        f"| main run (above) | {cfg['steps']} | {_pct(p) if p else '—'} | {_pct(rt) if rt else '—'} | "
+        f"{d.describe() if d else '—'} | — | {ret} | — |"
+    )
     L += ablation.table(ablations, [main])
     L.append(
         "\nA change is kept when `ppkt` with it beats the main run's `ppkt` with a 95% interval above 0 "
