@@ -122,6 +122,11 @@ def test_shipped_configs_load(path):
     if path.name.startswith("_"):
         pytest.skip("fragment meant for _base_ only")
     schema = PretrainConfig
+    if "transfer" in path.parts:  # an arm of the transfer benchmark: a pretraining config + 'transfer:'
+        from pixvox.evaluation.transfer.arms import arm_config, load_arm
+
+        assert to_dict(arm_config(load_arm(path.stem, path.parent), 0, []))
+        return
     if "finetune" in path.parts:
         from pixvox.config import FinetuneConfig  # type: ignore[attr-defined]
 

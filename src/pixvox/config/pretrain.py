@@ -96,6 +96,9 @@ class TeacherConfig:
     backbone: Literal["resnet18", "resnet34", "resnet50", "efficientnet_lite0"] = "resnet50"
     weights: str = "imagenet"  #: imagenet | path to a state_dict | none (tests only)
     fpn_channels: int = 128
+    #: the trainable 2D side: fpn (FPN + upsampling projection + 1x1 head) or linear (one 1x1
+    #: projection of the deepest frozen stage, upsampled: the teacher's features, linearly mapped)
+    head: Literal["fpn", "linear"] = "fpn"
 
 
 #: Shorthand keys of configs written before ``loss.terms``: key → (objective, option of its term).

@@ -36,6 +36,7 @@ class PretrainNet(nn.Module):
                 weights=cfg.teacher.weights,
                 out_dim=cfg.loss.embed_dim,
                 fpn_channels=cfg.teacher.fpn_channels,
+                head=cfg.teacher.head,
             )
             if needs_teacher(cfg)
             else None

@@ -27,7 +27,7 @@ from pixvox.config.loader import load_yaml_tree
 
 ARMS_DIR = Path("configs/transfer")
 BASE_FILE = "base.yaml"
-FINETUNE_FILE = "finetune.yaml"
+FINETUNE_RECIPE = Path("configs/finetune/transfer.yaml")  #: the benchmark's fine-tuning config
 TRANSFER_KEY = "transfer"
 
 
@@ -48,9 +48,8 @@ class Arm:
 
 
 def arm_names(arms_dir: Path = ARMS_DIR) -> list[str]:
-    """Every arm file of ``arms_dir`` (all ``*.yaml`` but the base and the fine-tuning recipe)."""
-    skip = {BASE_FILE, FINETUNE_FILE}
-    return sorted(p.stem for p in arms_dir.glob("*.yaml") if p.name not in skip)
+    """Every arm file of ``arms_dir`` (all ``*.yaml`` but the base)."""
+    return sorted(p.stem for p in arms_dir.glob("*.yaml") if p.name != BASE_FILE)
 
 
 def load_arm(name: str, arms_dir: Path = ARMS_DIR) -> Arm:

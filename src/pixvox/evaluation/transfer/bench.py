@@ -71,6 +71,7 @@ class BenchOptions:
     probe_rows: int = 20000
     out_dir: str = "outputs/transfer"
     arms_dir: str = str(arms_mod.ARMS_DIR)
+    finetune_recipe: str = str(arms_mod.FINETUNE_RECIPE)
     #: ``key=value`` overrides of every arm's pretraining config (an ablation: compare its report
     #: with the plain run's; the runs are cached apart, their configs differ)
     overrides: list[str] = field(default_factory=list)
@@ -194,7 +195,7 @@ def run_bench(opts: BenchOptions) -> dict[str, Any]:
                     f"{name} seed {seed}: held-out top-1 {100 * ret['top1']:.2f}% (chance {100 * ret['chance']:.2f}%)",
                 )
     if PRODUCT in arms and opts.finetune_budgets:
-        recipe = arms_dir / arms_mod.FINETUNE_FILE
+        recipe = Path(opts.finetune_recipe)
         for budget in opts.finetune_budgets:
             for seed in opts.finetune_seeds:
                 for init in ("scratch", PRODUCT):

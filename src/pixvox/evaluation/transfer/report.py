@@ -152,7 +152,7 @@ def markdown(result: dict[str, Any], s: dict[str, Any], command: str, ablations:
         "(scipy L-BFGS-B) in float64 with L2 1e-4, to convergence (below)."
     )
     L.append(
-        f"- Fine-tuning: `configs/transfer/finetune.yaml`, {cfg['finetune_steps']} steps, budgets "
+        f"- Fine-tuning: `configs/finetune/transfer.yaml`, {cfg['finetune_steps']} steps, budgets "
         f"{cfg['finetune_budgets']} labeled points per training room, seeds {cfg['finetune_seeds']}; "
         "`ppkt` seed s starts from the `ppkt` pretraining run of seed s."
     )

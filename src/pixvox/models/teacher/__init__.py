@@ -74,6 +74,7 @@ def build_teacher(
     fpn_channels: int = 128,
     projection_channels: int = 64,
     cache_dir: str | os.PathLike | None = None,
+    head: str = "fpn",
 ) -> FrozenTeacher:
     """A frozen teacher producing L2-normalized ``[B, out_dim, H, W]`` pixel embeddings.
 
@@ -85,6 +86,9 @@ def build_teacher(
         fpn_channels: feature pyramid width.
         projection_channels: width of the full-resolution features fed to the 2D head.
         cache_dir: torch hub checkpoint folder to use instead of ``$TORCH_HOME/hub/checkpoints``.
+        head: the trainable 2D side, ``"fpn"`` or ``"linear"`` (pixvox.models.teacher.teacher).
     """
     model, source = build_teacher_backbone(backbone, weights, cache_dir)
-    return FrozenTeacher(model, backbone, out_dim, fpn_channels, projection_channels, weights_source=source)
+    return FrozenTeacher(
+        model, backbone, out_dim, fpn_channels, projection_channels, weights_source=source, head=head
+    )

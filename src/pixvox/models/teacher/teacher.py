@@ -1,7 +1,9 @@
 """The frozen 2D teacher: normalization → frozen backbone → FPN → upsampling projection → 2D head.
 
 Only the FPN, the projection and the head learn; the backbone keeps its pretrained weights, its
-BatchNorm statistics (always eval mode) and computes no gradients.
+BatchNorm statistics (always eval mode) and computes no gradients. ``head="linear"`` keeps only a
+1×1 projection of the deepest frozen stage, upsampled bilinearly to the image (as SLidR does): the
+2D side then cannot learn features of its own, only a linear map of the teacher's.
 """
 
 from __future__ import annotations
@@ -9,12 +11,17 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-from pixvox.models.heads import ProjectionHead2D
+from pixvox.models.heads import ProjectionHead2D, l2_normalize
 from pixvox.models.teacher.fpn import FeaturePyramid, UpsamplingProjection
 
-__all__ = ["FrozenTeacher"]
+__all__ = ["HEADS", "FrozenTeacher"]
+
+#: 2D heads on the frozen backbone: ``fpn`` (trainable FPN + upsampling projection + 1×1 head) or
+#: ``linear`` (one 1×1 projection of the deepest stage, bilinear upsampling)
+HEADS = ("fpn", "linear")
 
 
 class FrozenTeacher(nn.Module):
@@ -28,6 +35,8 @@ class FrozenTeacher(nn.Module):
         out_dim: embedding width D of the output.
         fpn_channels: width of the feature pyramid.
         projection_channels: width of the full-resolution features before the head.
+        head: ``"fpn"`` or ``"linear"`` (see the module doc; ``fpn_channels`` and
+            ``projection_channels`` are unused with ``linear``).
         weights_source: where the backbone weights came from (kept for logs and checkpoints).
 
     ``forward(images)``: ``[B, 3, H, W]`` float RGB in [0, 1] → ``[B, out_dim, H, W]``, L2-normalized
@@ -42,6 +51,7 @@ class FrozenTeacher(nn.Module):
         fpn_channels: int = 128,
         projection_channels: int = 64,
         weights_source: str = "unknown",
+        head: str = "fpn",
     ):
         super().__init__()
         self.backbone = backbone
@@ -53,11 +63,19 @@ class FrozenTeacher(nn.Module):
             "input_mean", torch.tensor(backbone.input_mean).view(1, 3, 1, 1), persistent=False
         )
         self.register_buffer("input_std", torch.tensor(backbone.input_std).view(1, 3, 1, 1), persistent=False)
-        self.fpn = FeaturePyramid(backbone.stage_channels, fpn_channels)
-        self.projection = UpsamplingProjection(
-            fpn_channels, projection_channels, scale=backbone.stage_strides[0]
-        )
-        self.head = ProjectionHead2D(projection_channels, out_dim)
+        if head not in HEADS:
+            raise ValueError(f"teacher head {head!r}: use one of {HEADS}")
+        self.head_kind = head
+        self.fpn: nn.Module | None = None
+        self.projection: nn.Module | None = None
+        if head == "fpn":
+            self.fpn = FeaturePyramid(backbone.stage_channels, fpn_channels)
+            self.projection = UpsamplingProjection(
+                fpn_channels, projection_channels, scale=backbone.stage_strides[0]
+            )
+            self.head = ProjectionHead2D(projection_channels, out_dim)
+        else:  # normalized after the upsampling, so every pixel's embedding has unit length
+            self.head = ProjectionHead2D(backbone.stage_channels[-1], out_dim, normalize=False)
         self.out_dim = out_dim
 
     def train(self, mode: bool = True) -> FrozenTeacher:
@@ -69,7 +87,8 @@ class FrozenTeacher(nn.Module):
     def trainable_parameters(self) -> Iterator[nn.Parameter]:
         """Parameters of the FPN, the upsampling projection and the 2D head (never the backbone)."""
         for module in (self.fpn, self.projection, self.head):
-            yield from module.parameters()
+            if module is not None:
+                yield from module.parameters()
 
     def normalize(self, images: torch.Tensor) -> torch.Tensor:
         """Validate ``[B, 3, H, W]`` RGB in [0, 1] and apply the backbone's training normalization."""
@@ -103,8 +122,11 @@ class FrozenTeacher(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         H, W = images.shape[-2:]
-        p2 = self.fpn(self.backbone_stages(images))
-        return self.head(self.projection(p2, (H, W)))
+        stages = self.backbone_stages(images)
+        if self.fpn is None or self.projection is None:  # head="linear"
+            y = F.interpolate(self.head(stages[-1]), size=(H, W), mode="bilinear", align_corners=False)
+            return l2_normalize(y, dim=1)
+        return self.head(self.projection(self.fpn(stages), (H, W)))
 
     def extra_repr(self) -> str:
         return f"name={self.name!r}, out_dim={self.out_dim}, weights={self.weights_source!r}"
