@@ -118,13 +118,13 @@ def main(argv: list[str] | None = None) -> int:
     if a.ablation:
         import json
 
-        from pixvox.evaluation.transfer.ablation import ablation_row, save_row
+        from pixvox.evaluation.transfer.ablation import ablation_row, load_rows, save_row
         from pixvox.evaluation.transfer.report import rerender
 
         write_report(result, Path(opts.out_dir) / "ablations" / a.ablation, command)
         main_json = docs / "transfer.json"
         baseline = json.loads(main_json.read_text()) if main_json.is_file() else None
-        save_row(docs, ablation_row(a.ablation, command, result, baseline))
+        save_row(docs, ablation_row(a.ablation, command, result, baseline, load_rows(docs)))
         if baseline is not None:
             rerender(docs)
     else:

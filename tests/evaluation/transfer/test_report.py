@@ -119,3 +119,22 @@ def test_flat_verdict_needs_the_whole_interval_inside_the_band():
     assert flat_verdict(t_interval([0.001, -0.002, 0.0005])).startswith("yes")
     assert flat_verdict(t_interval([0.02, 0.01, 0.03])).startswith("not shown")
     assert flat_verdict(t_interval([0.002])).startswith("unknown")
+
+
+def test_a_change_at_another_step_budget_is_compared_with_the_plain_row_of_that_budget():
+    from pixvox.evaluation.transfer import ablation
+
+    main = _result()  # 3 steps
+    longer = _result()
+    longer["config"]["steps"] = 50
+    plain = ablation.ablation_row("50 steps", "c1", longer, main)
+    assert "reference" not in plain  # nothing at 50 steps to compare with
+    changed = _result()
+    changed["config"].update(steps=50, overrides=["teacher.head=linear"])
+    for r in changed["probe"]:
+        if r["arm"] == "ppkt":
+            r["miou"] -= 0.02 + 0.001 * r["seed"]
+    row = ablation.ablation_row("linear head", "c2", changed, main, [plain])
+    assert row["reference"] == "50 steps"
+    assert row["ppkt_minus_baseline_ppkt"]["mean"] == pytest.approx(-0.021)
+    assert not ablation.kept(row)

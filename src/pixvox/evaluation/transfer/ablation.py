@@ -2,8 +2,10 @@
 
 A row is made by ``tools/transfer_bench.py --ablation NAME --set KEY=VALUE ...``: the same benchmark
 with the change applied to every arm. It records the change's ``ppkt`` and ``random_teacher`` probe
-mIoU, their paired difference, and ``ppkt`` with the change minus ``ppkt`` of the main run (paired by
-seed). Rows live in ``docs/transfer_ablations.json``; the report renders them.
+mIoU, their paired difference, and ``ppkt`` with the change minus the reference ``ppkt`` (paired by
+seed): the main run's when the step budget is the same, else an earlier row with that budget and no
+``--set`` (a longer-pretraining row is the reference of changes screened at its length). Rows live
+in ``docs/transfer_ablations.json``; the report renders them.
 """
 
 from __future__ import annotations
@@ -28,8 +30,15 @@ def _iv(d: dict | None) -> Interval | None:
     )
 
 
-def ablation_row(name: str, command: str, result: dict[str, Any], baseline: dict[str, Any] | None) -> dict:
-    """The row of a finished ablation run ``result`` against the main run ``baseline`` (its JSON)."""
+def ablation_row(
+    name: str,
+    command: str,
+    result: dict[str, Any],
+    baseline: dict[str, Any] | None,
+    rows: Sequence[dict] = (),
+) -> dict:
+    """The row of a finished ablation run ``result``; ``baseline``: the main run's JSON; ``rows``: the
+    rows already in the table (for the reference, see the module doc)."""
     probe = result["probe"]
     ppkt, rt = per_seed(probe, "arm", arm="ppkt"), per_seed(probe, "arm", arm="random_teacher")
     row: dict[str, Any] = {
@@ -50,14 +59,31 @@ def ablation_row(name: str, command: str, result: dict[str, Any], baseline: dict
         row["top1_ppkt_minus_random_teacher"] = paired_difference(top1["ppkt"], top1["random_teacher"])[
             0
         ].to_json()
-    if baseline is not None:
-        base = per_seed(baseline["probe"], "arm", arm="ppkt")
-        row["ppkt_minus_baseline_ppkt"] = paired_difference(ppkt, base)[0].to_json()
+    row["ppkt_per_seed"] = {str(k): v for k, v in ppkt.items()}
+    ref = reference(row, baseline, rows)
+    if ref is not None:
+        row["reference"] = ref[0]
+        row["ppkt_minus_baseline_ppkt"] = paired_difference(ppkt, ref[1])[0].to_json()
     return row
 
 
+def reference(row: dict, baseline: dict[str, Any] | None, rows: Sequence[dict]) -> tuple[str, dict] | None:
+    """(name, per-seed ppkt probe mIoU) of the run ``row`` is compared with (see the module doc)."""
+    if baseline is not None and baseline["config"]["steps"] == row["steps"]:
+        return "main run", per_seed(baseline["probe"], "arm", arm="ppkt")
+    for r in rows:
+        if (
+            r["name"] != row["name"]
+            and r["steps"] == row["steps"]
+            and not r["set"]
+            and r.get("ppkt_per_seed")
+        ):
+            return r["name"], {int(k): v for k, v in r["ppkt_per_seed"].items()}
+    return None
+
+
 def kept(row: dict) -> bool:
-    """Kept when the change's ppkt beats the main run's ppkt with a 95% interval above 0."""
+    """Kept when the change's ppkt beats the reference ppkt with a 95% interval above 0."""
     d = _iv(row.get("ppkt_minus_baseline_ppkt"))
     return bool(d is not None and d.low > 0)
 
@@ -88,7 +114,7 @@ def table(rows: Sequence[dict], baseline_lines: list[str]) -> list[str]:
 
     L = [
         "| change | steps | ppkt probe mIoU | random_teacher probe mIoU | ppkt − random_teacher | "
-        "ppkt − main run's ppkt | held-out top-1 % ppkt / random_teacher (difference) | kept? |",
+        "ppkt − reference ppkt (reference) | held-out top-1 % ppkt / random_teacher (difference) | kept? |",
         "|---|---|---|---|---|---|---|---|",
         *baseline_lines,
     ]
@@ -97,7 +123,7 @@ def table(rows: Sequence[dict], baseline_lines: list[str]) -> list[str]:
         change = f"{r['name']} (`{overrides}`)" if overrides else r["name"]
         L.append(
             f"| {change} | {r['steps']} | {fmt(r['ppkt'])} | {fmt(r['random_teacher'])} | "
-            f"{fmt(r['ppkt_minus_random_teacher'], True)} | {fmt(r.get('ppkt_minus_baseline_ppkt'), True)} | "
+            f"{fmt(r['ppkt_minus_random_teacher'], True)} | {fmt(r.get('ppkt_minus_baseline_ppkt'), True)} ({r.get('reference', 'none')}) | "
             f"{fmt(r.get('top1_ppkt'), digits=2)} / {fmt(r.get('top1_random_teacher'), digits=2)} "
             f"({fmt(r.get('top1_ppkt_minus_random_teacher'), True, 2)}) | {'kept' if kept(r) else 'dropped'} |"
         )

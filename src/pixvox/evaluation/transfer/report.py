@@ -232,8 +232,8 @@ def markdown(result: dict[str, Any], s: dict[str, Any], command: str, ablations:
     )
     L += ablation.table(ablations, [main])
     L.append(
-        "\nA change is kept when `ppkt` with it beats the main run's `ppkt` with a 95% interval above 0 "
-        "(paired by seed); add a row with `python tools/transfer_bench.py --ablation NAME --set KEY=VALUE ...`."
+        "\nA change is kept when `ppkt` with it beats the reference `ppkt` (the main run, or the row of the "
+        "same step budget without overrides) with a 95% interval above 0 (paired by seed); add a row with `python tools/transfer_bench.py --ablation NAME --set KEY=VALUE ...`."
     )
     return "\n".join(L) + "\n"
 
