@@ -4,7 +4,8 @@ A row is made by ``tools/transfer_bench.py --ablation NAME --set KEY=VALUE ...``
 with the change applied to every arm. It records the change's ``ppkt`` and ``random_teacher`` probe
 mIoU, their paired difference, and ``ppkt`` with the change minus the reference ``ppkt`` (paired by
 seed): the main run's when the step budget is the same, else an earlier row with that budget and no
-``--set`` (a longer-pretraining row is the reference of changes screened at its length). Rows live
+``--set`` (a longer-pretraining row is the reference of changes screened at its length), else the
+main run's again (the budget is then part of the change). Rows live
 in ``docs/transfer_ablations.json``; the report renders them.
 """
 
@@ -79,6 +80,8 @@ def reference(row: dict, baseline: dict[str, Any] | None, rows: Sequence[dict]) 
             and r.get("ppkt_per_seed")
         ):
             return r["name"], {int(k): v for k, v in r["ppkt_per_seed"].items()}
+    if baseline is not None:  # no plain run at this budget: the budget itself is (part of) the change
+        return "main run", per_seed(baseline["probe"], "arm", arm="ppkt")
     return None
 
 
