@@ -130,6 +130,9 @@ def table(rows: Sequence[dict], baseline_lines: list[str]) -> list[str]:
             f"{fmt(r.get('top1_ppkt'), digits=2)} / {fmt(r.get('top1_random_teacher'), digits=2)} "
             f"({fmt(r.get('top1_ppkt_minus_random_teacher'), True, 2)}) | {'kept' if kept(r) else 'dropped'} |"
         )
+    notes = [f"- {r['name']}: {r['note']}" for r in rows if r.get("note")]
+    if notes:
+        L += ["", *notes]
     if rows:
         L += ["", "Commands: " + "; ".join(f"`{r['command']}`" for r in rows)]
     return L
