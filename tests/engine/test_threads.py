@@ -13,20 +13,25 @@ from pixvox.engine import threads as th
 
 
 @pytest.mark.parametrize(
-    ("cores", "workers", "processes", "expected"),
+    ("cores", "workers", "processes", "expected", "why"),
     [
-        (2, 1, 1, 1),  # the Quickstart on a 2-core machine: one core for the loader worker
-        (2, 0, 1, 2),
-        (16, 2, 1, 14),
-        (16, 2, 4, 2),  # four processes on the node share 16 cores: 4 each, minus 2 workers
-        (1, 3, 1, 1),  # never below one thread
-        (8, 0, 3, 2),  # 8 // 3 = 2
+        (2, 1, 1, 2, "2 cores (affinity mask), shared with 1 data worker"),  # the Quickstart on 2 cores
+        (2, 0, 1, 2, "2 cores (affinity mask))"),
+        (3, 1, 1, 2, "3 cores (affinity mask) - 1 data worker"),
+        (16, 2, 1, 14, "16 cores (affinity mask) - 2 data workers"),
+        (16, 2, 4, 4, "16 cores (affinity mask) / 4 processes, shared with 2 data workers"),  # 4 each
+        (32, 2, 4, 6, "32 cores (affinity mask) / 4 processes - 2 data workers"),  # 8 each, minus 2
+        (1, 3, 1, 1, "shared with 3 data workers"),  # never below one thread
+        (8, 0, 3, 2, "8 cores (affinity mask) / 3 processes)"),  # 8 // 3 = 2
     ],
 )
-def test_threads_are_the_cores_share_minus_the_workers(cores, workers, processes, expected):
+def test_threads_are_the_cores_share_and_workers_take_cores_only_when_there_are_spare(
+    cores, workers, processes, expected, why
+):
     choice = th.choose_threads(cores, workers, {}, 0, processes)
     assert (choice.threads, choice.source) == (expected, "cores")
     assert f"compute threads: {expected} (" in choice.describe()
+    assert why in choice.describe()
 
 
 def test_an_explicit_environment_variable_wins_over_config_and_cores():
@@ -99,7 +104,9 @@ def test_export_sets_the_variable_once_and_keeps_an_explicit_one(monkeypatch):
     monkeypatch.setattr(th, "_exported", None)  # restored after the test
     env: dict[str, str] = {}
     choice = th.export_thread_count(num_workers=10_000, config_threads=0, env=env)
-    assert env["OMP_NUM_THREADS"] == "1" and choice.source == "cores"
+    # more workers than cores: they share the cores, so every usable core is a compute thread
+    assert choice.source == "cores" and choice.threads == th.usable_cores()[0]
+    assert env["OMP_NUM_THREADS"] == str(choice.threads)
     # the job later asks for the plan: it is the exported one, not "from the environment"
     assert th.plan_threads(10_000, 0, env) is choice
     env = {"OMP_NUM_THREADS": "7"}

@@ -1,14 +1,18 @@
 """Compute threads chosen for the user: one policy for every job, applied before torch starts.
 
-torch's default (one OpenMP thread per logical CPU of the machine) oversubscribes a job whose
-DataLoader workers run beside it, and MinkowskiEngine's CPU kernels slow down sharply when their
-OpenMP threads wait for a busy core (docs/finetune.md). The policy, in order:
+torch's default (one OpenMP thread per logical CPU of the *machine*) oversubscribes a process that
+may use only some of its cores (affinity mask, cgroup quota) or shares them with other training
+processes. The policy, in order:
 
 1. ``OMP_NUM_THREADS`` set in the environment (by the user, a cluster script or torchrun): kept.
 2. ``train.cpu_threads`` > 0 in the config: used.
 3. Otherwise: the cores this process may use (affinity mask, capped by a cgroup CPU quota; not
    ``os.cpu_count()``, which counts the whole machine), shared among the node's processes
-   (``LOCAL_WORLD_SIZE``), minus this process's data workers; at least 1.
+   (``LOCAL_WORLD_SIZE``). Data workers get cores of their own only where the share exceeds twice
+   their number (share − workers threads); otherwise they run beside the compute threads. A worker
+   reading prepared samples is idle most of a step: on the 2-core machine the Quickstart's data wait
+   was 0.4% of a step, and 2 compute threads beside its 1 worker took 1.14 s per step against 1.64 s
+   for 1 thread (tools/bench_pretrain.py, 2026-12-02; MinkowskiEngine with patch 0012). At least 1.
 
 :func:`export_thread_count` writes the choice to ``OMP_NUM_THREADS`` before torch is imported (an
 OpenMP pool sized earlier keeps its threads); the job calls ``torch.set_num_threads`` with the same
@@ -50,7 +54,7 @@ class ThreadChoice:
     processes: int = 1  #: training processes on this node sharing the cores
 
     def describe(self) -> str:
-        """One line for the start of a run, e.g. ``compute threads: 1 (2 cores (affinity mask) - 1 data worker)``."""
+        """One line for the start of a run, e.g. ``compute threads: 14 (16 cores (affinity mask) - 2 data workers)``."""
         if self.source == "environment":
             why = f"{ENV_VAR}={self.threads} from the environment"
         elif self.source == "config":
@@ -59,7 +63,13 @@ class ThreadChoice:
             share = f"{self.cores} cores ({self.cores_from})"
             if self.processes > 1:
                 share += f" / {self.processes} processes"
-            why = f"{share} - {self.workers} data worker{'s' if self.workers != 1 else ''}"
+            workers = f"{self.workers} data worker{'s' if self.workers != 1 else ''}"
+            if self.workers == 0:
+                why = share
+            elif self.threads == max(1, self.cores // max(1, self.processes)):
+                why = f"{share}, shared with {workers}"
+            else:
+                why = f"{share} - {workers}"
         return f"compute threads: {self.threads} ({why})"
 
 
@@ -94,7 +104,8 @@ def choose_threads(
     if config_threads > 0:
         return ThreadChoice(config_threads, "config", cores, cores_from, workers, processes)
     share = max(1, cores // max(1, processes))
-    return ThreadChoice(max(1, share - workers), "cores", cores, cores_from, workers, processes)
+    threads = share - workers if share > 2 * workers else share
+    return ThreadChoice(max(1, threads), "cores", cores, cores_from, workers, processes)
 
 
 def parse_cgroup_v2_cpu_max(text: str) -> float | None:
