@@ -101,9 +101,10 @@ class FrozenTeacher(nn.Module):
         """ImageNet logits ``[B, 1000]`` of the frozen backbone for RGB in [0, 1] (e.g. 224x224 crops)."""
         return self.backbone(self.normalize(images))
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
+    def forward(self, images: torch.Tensor, stages: list[torch.Tensor] | None = None) -> torch.Tensor:
+        """``stages``: :meth:`backbone_stages` of ``images`` where the caller already has them."""
         H, W = images.shape[-2:]
-        p2 = self.fpn(self.backbone_stages(images))
+        p2 = self.fpn(self.backbone_stages(images) if stages is None else stages)
         return self.head(self.projection(p2, (H, W)))
 
     def extra_repr(self) -> str:
