@@ -107,9 +107,17 @@ class PretrainDataConfig:
 @dataclass
 class TeacherConfig:
     backbone: Literal[
-        "resnet18", "resnet34", "resnet50", "efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2"
+        "resnet18",
+        "resnet34",
+        "resnet50",
+        "efficientnet_lite0",
+        "efficientnet_lite1",
+        "efficientnet_lite2",
+        "dinov2_vits14",
+        "dinov2_vitb14",
     ] = "resnet50"
-    weights: str = "imagenet"  #: imagenet | path to a state_dict | none (tests only)
+    #: imagenet | path to a state_dict | none (tests only); DINOv2: the path of the official checkpoint
+    weights: str = "imagenet"
     fpn_channels: int = 128
 
 

