@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from pathlib import Path
 
 import pytest
 import torch
@@ -224,3 +225,29 @@ def test_loss_falls_to_zero_when_the_target_is_a_function_of_the_patch_geometry(
         opt.step()
         losses.append(res.loss.item())
     assert losses[0] > 0.5 and min(losses[-5:]) < 0.02, losses[::10]
+
+
+def _dist_worker(rank: int, root: str, out: str, terms: str) -> None:
+    from pixvox.pretrain.run import main
+
+    overrides = [
+        o
+        for o in tiny_overrides(Path(root), Path(out), "ddp", **{"train.max_steps": 2})
+        if "num_pairs" not in o
+    ]
+    main([CONFIG, *overrides, f"loss.terms=[{terms}]", "--resume", "none"])
+
+
+@pytest.mark.slow
+def test_two_gloo_processes_train_masked_2d_alone_and_with_ppkt(tiny_fusions, tmp_path):
+    """DistributedDataParallel needs a gradient for every trainable parameter: the frozen teacher head
+    (masked_2d alone), the mask token and decoder, and a student run twice (with PPKT) all pass."""
+    from pixvox.comm import launch_local
+    from pixvox.engine.logger import read_metrics
+
+    for i, terms in enumerate((M2D % 1, f"{PPKT % 1}, {M2D % 1}")):
+        out = tmp_path / str(i)
+        launch_local(_dist_worker, 2, str(tiny_fusions), str(out), terms)
+        rows = [r for r in read_metrics(out / "ddp/metrics.jsonl") if "loss" in r]
+        assert [r["step"] for r in rows] == [1, 2]
+        assert all(torch.isfinite(torch.tensor(r["loss"])) and r["pairs_masked_2d"] >= 2 for r in rows)
