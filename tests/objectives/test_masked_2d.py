@@ -56,6 +56,19 @@ def test_block_size_must_be_a_whole_number_of_voxels():
         block_voxels(0.16, 0.025)
     with pytest.raises(ConfigError, match=r"loss.terms\[0\].mask_ratio"):
         load_config(PretrainConfig, None, ["loss.terms=[{name: masked_2d, mask_ratio: 1.0}]"])
+    with pytest.raises(ValueError, match="target_stage=4: teacher efficientnet_lite0 has 4 stage"):
+        PretrainNet(
+            load_config(
+                PretrainConfig,
+                None,
+                [
+                    "loss.terms=[{name: masked_2d, target_stage: 4}]",
+                    "teacher.backbone=efficientnet_lite0",
+                    "teacher.weights=none",
+                    "student.name=Res16UNet14T",
+                ],
+            )
+        )
     with pytest.raises(ConfigError, match=r"loss.terms\[0\].masking"):
         load_config(PretrainConfig, None, ["loss.terms=[{name: masked_2d, masking: salient}]"])
 

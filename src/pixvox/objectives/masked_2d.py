@@ -229,7 +229,13 @@ class Masked2DObjective(Objective):
     @classmethod
     def build_module(cls, term: Masked2DTerm, cfg: PretrainConfig, teacher: nn.Module | None) -> nn.Module:
         block_voxels(term.block_size, cfg.data.voxel_size)  # fail at build time, naming the key
-        channels = teacher.backbone.stage_channels[term.target_stage]  # type: ignore[union-attr]
+        stages = teacher.backbone.stage_channels  # type: ignore[union-attr]
+        if not -len(stages) <= term.target_stage < len(stages):
+            raise ValueError(
+                f"loss.terms masked_2d.target_stage={term.target_stage}: teacher {cfg.teacher.backbone} has "
+                f"{len(stages)} stage(s) (channels {tuple(stages)}); use -{len(stages)}..{len(stages) - 1}"
+            )
+        channels = stages[term.target_stage]
         return MaskedPatchHead(cfg.student.in_channels, cfg.loss.embed_dim, term.decoder_hidden, channels)
 
     def prepare(self, batch: dict[str, Any], net: PretrainNet, seeds: list[int]) -> None:
