@@ -273,7 +273,8 @@ class Masked2DObjective(Objective):
         loss = loss_m + self.term.visible_weight * loss_v
         with torch.no_grad():
             cos = F.cosine_similarity(pred.float(), plan.targets, dim=1)
-            idx = sel_m.nonzero().squeeze(1)[:ACC_PATCHES]
+            idx = sel_m.nonzero().squeeze(1)
+            idx = idx[:: -(-idx.numel() // ACC_PATCHES) or 1]  # evenly spaced over the batch's samples
             sim = F.normalize(pred[idx].float(), dim=1) @ F.normalize(plan.targets[idx], dim=1).T
             correct = (sim.argmax(1) == torch.arange(idx.numel(), device=idx.device)).sum()
             stats = torch.stack(
