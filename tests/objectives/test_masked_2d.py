@@ -264,3 +264,33 @@ def test_two_gloo_processes_train_masked_2d_alone_and_with_ppkt(tiny_fusions, tm
         rows = [r for r in read_metrics(out / "ddp/metrics.jsonl") if "loss" in r]
         assert [r["step"] for r in rows] == [1, 2]
         assert all(torch.isfinite(torch.tensor(r["loss"])) and r["pairs_masked_2d"] >= 2 for r in rows)
+
+
+@pytest.mark.parametrize("kind", ["cosine", "smooth_l1"])
+def test_loss_is_masked_mean_plus_weighted_visible_mean_float64(kind, seed):
+    cfg = load_config(
+        PretrainConfig,
+        None,
+        [f"loss.terms=[{{name: masked_2d, loss: {kind}, visible_weight: 0.3}}]", "data.voxel_size=0.05"],
+    )
+    (objective,) = build_objectives(cfg)
+    targets, has, patch_sample = _random_patches(seed, sizes=(40, 25))
+    masked = choose_masked(
+        patch_saliency(targets, has, patch_sample), has, patch_sample, 0.6, "random", [1, 2]
+    )
+    plan = PatchPlan(torch.zeros(0, dtype=torch.long), patch_sample, targets, has, torch.zeros(65), masked)
+    pred = torch.randn(65, 5, generator=torch.Generator().manual_seed(seed + 1), requires_grad=True)
+    res = objective.score({"masked_2d_pred": pred}, plan, gather=False)
+    p, t = pred.detach().double(), targets.double()
+    if kind == "cosine":
+        per = 1 - (p * t).sum(1) / (p.norm(dim=1) * t.norm(dim=1))
+    else:
+        tn = (t - t.mean(1, keepdim=True)) / torch.sqrt(t.var(1, unbiased=False, keepdim=True) + 1e-5)
+        d = (p - tn).abs()
+        per = torch.where(d < 1, 0.5 * d**2, d - 0.5).mean(1)
+    want = per[masked & has].mean() + 0.3 * per[~masked & has].mean()
+    assert res.loss.item() == pytest.approx(float(want), rel=1e-5)
+    assert res.metrics["loss"] == pytest.approx(float(want), rel=1e-5)
+    assert res.metrics["pairs"] == int((masked & has).sum()) == res.items
+    res.loss.backward()
+    assert (pred.grad[~has] == 0).all() and (pred.grad[has].abs().sum(1) > 0).all()  # no target, no loss
