@@ -176,9 +176,14 @@ def test_no_gradient_reaches_the_teacher(tiny_fusions, tmp_path):
         torch.testing.assert_close(g_both[n], g_ppkt[n], rtol=1e-4, atol=1e-4 * float(g_ppkt[n].abs().max()))
 
 
-def test_combined_step_logs_both_terms_and_the_masking(tiny_fusions, tmp_path):
-    cfg = _cfg(tiny_fusions, tmp_path, f"{PPKT % 1}, {M2D % 0.5}")
+@pytest.mark.parametrize("teacher", ["quickstart", "dinov2_vits14"])
+def test_combined_step_logs_both_terms_and_the_masking(tiny_fusions, tmp_path, teacher):
+    extra = [] if teacher == "quickstart" else [f"teacher.backbone={teacher}", "teacher.weights=none"]
+    cfg = _cfg(tiny_fusions, tmp_path, f"{PPKT % 1}, {M2D % 0.5}", *extra)
     net = PretrainNet(cfg)
+    assert (
+        net.objective_modules["masked_2d"].decoder[-1].out_features == net.teacher.backbone.stage_channels[-1]
+    )
     loss, m, _ = PretrainStep(net, cfg, torch.device("cpu")).losses(_batch(cfg, tiny_fusions), gather=False)
     assert torch.isfinite(loss)
     assert loss.item() == pytest.approx(m["loss_ppkt"] + 0.5 * m["loss_masked_2d"], rel=1e-5)
