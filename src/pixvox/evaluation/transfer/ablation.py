@@ -6,7 +6,8 @@ mIoU, their paired difference, and ``ppkt`` with the change minus the reference 
 seed): the main run's when the step budget is the same, else an earlier row with that budget and no
 ``--set`` (a longer-pretraining row is the reference of changes screened at its length), else the
 main run's again (the budget is then part of the change). Rows live
-in ``docs/transfer_ablations.json``; the report renders them.
+in ``docs/transfer_ablations.json``; the report renders them. A row's optional ``note``
+is the reader's summary, written by hand into the JSON.
 """
 
 from __future__ import annotations
