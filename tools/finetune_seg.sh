@@ -57,8 +57,9 @@ if [[ ! -f "$CONFIG" ]]; then
     exit 2
 fi
 
-# Data preparation runs once, before any training process starts (node 0 only on multi-node runs).
-if [[ "$NODE_RANK" == "0" ]]; then
+# Data preparation runs once, before any training process starts (node 0 only on multi-node runs); a
+# single process prepares its own.
+if [[ "$NODE_RANK" == "0" ]] && ! pixvox_single_process; then
     python tools/finetune_seg.py --prepare-data "$CONFIG" "$@"
 fi
 pixvox_launch exec finetune_seg.sh tools/finetune_seg.py "$CONFIG" "$@"

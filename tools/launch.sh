@@ -23,6 +23,30 @@ pixvox_setup() {
     export OPENBLAS_NUM_THREADS="${OPENBLAS_NUM_THREADS:-1}"
 }
 
+# GPUs this node's job may use, at least 1, without importing torch (~2-4 s) where the answer is 1:
+# CUDA_VISIBLE_DEVICES when set, else nvidia-smi's list; torch decides only when those say 2 or more
+# (a CPU-only torch on a GPU node runs one process).
+pixvox_visible_gpus() {
+    local n=0
+    if [[ -n "${CUDA_VISIBLE_DEVICES+x}" ]]; then
+        if [[ -n "$CUDA_VISIBLE_DEVICES" && "$CUDA_VISIBLE_DEVICES" != "-1" ]]; then
+            n="$(tr ',' '\n' <<<"$CUDA_VISIBLE_DEVICES" | grep -c .)"
+        fi
+    elif command -v nvidia-smi >/dev/null; then
+        n="$(nvidia-smi -L 2>/dev/null | grep -c '^GPU ' || true)"
+    fi
+    if (( n >= 2 )); then
+        python -c 'import torch; print(max(1, torch.cuda.device_count()))'
+    else
+        echo 1
+    fi
+}
+
+# True when one process runs the job; it then prepares its own data (no separate --prepare-data).
+pixvox_single_process() {
+    [[ "$NNODES" == "1" && "$NGPUS" == "1" ]]
+}
+
 pixvox_resolve_processes() {
     NNODES="${NNODES:-${SLURM_NNODES:-1}}"
     NODE_RANK="${NODE_RANK:-${SLURM_NODEID:-0}}"
@@ -30,7 +54,7 @@ pixvox_resolve_processes() {
         if [[ -n "${SLURM_GPUS_ON_NODE:-}" ]]; then
             NGPUS="$SLURM_GPUS_ON_NODE"
         else
-            NGPUS="$(python -c 'import torch; print(max(1, torch.cuda.device_count()))')"
+            NGPUS="$(pixvox_visible_gpus)"
         fi
     fi
     if [[ -z "${MASTER_ADDR:-}" ]]; then
@@ -47,7 +71,7 @@ pixvox_launch() {
     local mode="$1" tag="$2" script="$3"
     shift 3
     local cmd
-    if [[ "$NNODES" == "1" && "$NGPUS" == "1" ]]; then
+    if pixvox_single_process; then
         cmd=(python "$script" "$@")
     else
         echo "[$tag] torchrun: $NNODES node(s) x $NGPUS process(es), node rank $NODE_RANK, master $MASTER_ADDR:$MASTER_PORT"

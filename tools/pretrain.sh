@@ -16,8 +16,8 @@ pixvox_setup
 pixvox_resolve_processes
 
 # Data preparation runs once, before any training process starts (node 0 only on multi-node runs,
-# which need the data on a shared file system).
-if [[ "$NODE_RANK" == "0" ]]; then
+# which need the data on a shared file system); a single process prepares its own.
+if [[ "$NODE_RANK" == "0" ]] && ! pixvox_single_process; then
     python tools/pretrain.py --prepare-data "$@"
 fi
 

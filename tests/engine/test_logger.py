@@ -20,3 +20,14 @@ def test_resume_drops_later_rows_and_a_line_cut_by_a_kill(tmp_path):
         (3, 1.0 / 3),
         (4, 0.5),
     ]
+
+
+def test_wandb_auto_is_online_with_a_key_and_off_without(monkeypatch):
+    from pixvox.engine.logger import resolve_wandb_mode
+
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    assert resolve_wandb_mode("auto") == "disabled"
+    assert resolve_wandb_mode("offline") == "offline"  # asked for: kept
+    monkeypatch.setenv("WANDB_API_KEY", "x" * 40)
+    assert resolve_wandb_mode("auto") == "online"
+    assert resolve_wandb_mode("disabled") == "disabled"

@@ -67,8 +67,7 @@ def test_no_arguments_runs_pretrained_then_scratch_then_compares(tmp_path):
 def test_dataset_names_pick_configs_and_pass_overrides(tmp_path):
     repo, env = _fake_repo(tmp_path)
     r = _run(repo, env, "s3dis", "train.max_steps=5", "--resume", "none")
-    assert r.stdout.splitlines() == [
-        "python tools/finetune_seg.py --prepare-data configs/finetune/s3dis_area5.yaml train.max_steps=5 --resume none",
+    assert r.stdout.splitlines() == [  # one process prepares its own data: no separate start
         "python tools/finetune_seg.py configs/finetune/s3dis_area5.yaml train.max_steps=5 --resume none",
     ]
     r = _run(repo, env, "scannet", "configs/finetune/scannet_points20.yaml", "data.subset.seed=1")
@@ -80,4 +79,38 @@ def test_dataset_names_pick_configs_and_pass_overrides(tmp_path):
     assert r.returncode == 2 and "scannet_points20" in r.stderr  # lists the datasets it knows
     env2 = dict(env, NGPUS="2")
     r = _run(repo, env2, "scannet")
+    assert r.stdout.splitlines()[0] == "python tools/finetune_seg.py --prepare-data configs/finetune/scannet.yaml"
     assert r.stdout.splitlines()[-1].startswith("torchrun --nnodes=1 --nproc-per-node=2")
+
+
+def _visible_gpus(tmp_path: Path, env: dict, smi_lines: int | None) -> str:
+    """pixvox_visible_gpus with a stand-in nvidia-smi listing ``smi_lines`` GPUs (None: not installed) and a
+    ``python`` stand-in that answers 8 (what torch would count)."""
+    bin_dir = tmp_path / "gpubin"
+    bin_dir.mkdir(exist_ok=True)
+    smi = bin_dir / "nvidia-smi"
+    if smi_lines is not None:
+        body = "".join(f"echo 'GPU {i}: NVIDIA H200 (UUID: GPU-{i})'\n" for i in range(smi_lines))
+        smi.write_text(f"#!/bin/sh\n{body}")
+        smi.chmod(0o755)
+    elif smi.exists():
+        smi.unlink()
+    py = bin_dir / "python"
+    py.write_text("#!/bin/sh\necho 8\n")
+    py.chmod(0o755)
+    script = f"source {REPO / 'tools/launch.sh'}; pixvox_visible_gpus"
+    path = f"{bin_dir}:/usr/bin:/bin"
+    r = subprocess.run(["bash", "-c", script], env={**env, "PATH": path}, capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    return r.stdout.strip()
+
+
+def test_visible_gpus_ask_torch_only_where_there_may_be_several(tmp_path):
+    base = {"HOME": str(tmp_path)}
+    assert _visible_gpus(tmp_path, base, None) == "1"  # no nvidia-smi: one process, torch not imported
+    assert _visible_gpus(tmp_path, base, 1) == "1"
+    assert _visible_gpus(tmp_path, base, 4) == "8"  # several listed: torch's count decides
+    assert _visible_gpus(tmp_path, {**base, "CUDA_VISIBLE_DEVICES": ""}, 4) == "1"
+    assert _visible_gpus(tmp_path, {**base, "CUDA_VISIBLE_DEVICES": "-1"}, 4) == "1"
+    assert _visible_gpus(tmp_path, {**base, "CUDA_VISIBLE_DEVICES": "3"}, 4) == "1"
+    assert _visible_gpus(tmp_path, {**base, "CUDA_VISIBLE_DEVICES": "0,1"}, 4) == "8"

@@ -1,1 +1,1 @@
-from tests.pretrain.conftest import tiny_fusions  # noqa: F401  (the shared tiny fusion dataset)
+from tests.pretrain.conftest import tiny_fusions, tiny_fusions_f3  # noqa: F401  (shared tiny fusion datasets)

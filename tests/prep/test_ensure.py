@@ -78,6 +78,21 @@ def test_a_folder_of_sequences_is_exported_and_fused(tmp_path, seed):
     index = FusionIndex.load(root)
     assert [s.name for s in index.samples] == [f"seq-0{k}_{i:06d}" for k in (1, 2) for i in range(3)]
     assert sorted(p.name for p in (tmp_path / "out" / "frames").iterdir()) == ["seq-01", "seq-02"]
+    # data.frames_per_sample F > 1: F neighbouring frames per sample, data.frame_stride apart
+    multi = load_config(
+        PretrainConfig,
+        ICL_CONFIG,
+        [
+            f"data.root={tmp_path / 'out' / 'fusions_f2'}",
+            f"data.sequence={seqs}",
+            "data.frames_per_sample=2",
+            "data.frame_stride=1",
+        ],
+    )
+    index = FusionIndex.load(ensure_pretrain_data(multi))
+    assert index.frames_per_sample == 2
+    assert [s.name for s in index.samples] == [f"seq-0{k}_{i:06d}" for k in (1, 2) for i in range(2)]
+    assert all(s.num_frames == 2 for s in index.samples)
 
 
 def test_segmentation_data_missing_says_how_to_make_it(tmp_path):

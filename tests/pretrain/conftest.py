@@ -46,3 +46,15 @@ def tiny_overrides(root: Path, out: Path, name: str, **extra) -> list[str]:
     }
     base.update({k: str(v) for k, v in extra.items()})
     return [f"{k}={v}" for k, v in base.items()]
+
+
+@pytest.fixture(scope="session")
+def tiny_fusions_f3(tiny_fusions) -> Path:
+    """The frames of :func:`tiny_fusions` fused 3 neighbouring frames per sample (2 scenes x 2 samples)."""
+    from pixvox.prep import fusion as make_fusions
+
+    root = tiny_fusions.parent / "fusions_f3"
+    make_fusions.make_fusions(
+        tiny_fusions.parent / "frames", root, voxel_size=0.1, frames_per_sample=3, progress=False
+    )
+    return root

@@ -125,7 +125,7 @@ def check_skipped_fraction(value: float) -> None:
 
 @dataclass
 class LoggingConfig:
-    #: auto = online when WANDB_API_KEY is set, else offline (files under the run dir, sync later)
+    #: auto = online when WANDB_API_KEY is set, else disabled; offline = files under the run dir to sync later
     wandb: Literal["auto", "disabled", "offline", "online"] = "auto"
     wandb_project: str = "pixvox"
     progress_bar: bool = True

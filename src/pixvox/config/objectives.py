@@ -80,6 +80,38 @@ class PointContrastTerm(ObjectiveTerm):
         check(0 < self.min_overlap <= 1, ".min_overlap", "must be in (0, 1]")
 
 
+@dataclass
+class Masked2DTerm(ObjectiveTerm):
+    """Masked 2D-feature modeling on sparse voxels (after I2P-MAE, arXiv 2212.06785; ACT, 2212.08320).
+
+    The student's voxels are split into cubic patches of ``block_size`` metres; ``mask_ratio`` of the
+    patches that hold a teacher target have their input replaced by a learned mask token; a light
+    decoder predicts each patch's voxel-averaged frozen-teacher feature. See pixvox.objectives.masked_2d.
+    """
+
+    name: str = "masked_2d"
+    #: patch edge in metres; a whole number of voxels (0.1 m = 4 voxels at 2.5 cm, the student's
+    #: stride-4 cell, so that no stride-4 feature mixes masked and visible voxels; 2 voxels at 5 cm)
+    block_size: float = 0.1
+    mask_ratio: float = 0.6  #: fraction of a sample's patches with a target that are masked
+    #: guided: keep visible the most salient patches (teacher feature farthest from the sample's mean
+    #: patch feature); random: a uniformly random subset (the baseline)
+    masking: Literal["guided", "random"] = "guided"
+    visible_weight: float = 1.0  #: weight of the visible patches' prediction loss (masked ones: 1)
+    #: cosine: 1 - cos(prediction, target); smooth_l1: on per-patch layer-normalized targets
+    loss: Literal["cosine", "smooth_l1"] = "cosine"
+    decoder_hidden: int = 256  #: width of the decoder's hidden layer
+    #: which frozen backbone stage is the target (index into its stages, C2..C5 for the CNNs; -1 = last)
+    target_stage: int = -1
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check(self.block_size > 0, ".block_size", "must be > 0 (metres)")
+        check(0 < self.mask_ratio < 1, ".mask_ratio", "must be in (0, 1)")
+        check(self.visible_weight >= 0, ".visible_weight", "must be >= 0")
+        check(self.decoder_hidden >= 1, ".decoder_hidden", "must be >= 1")
+
+
 @dataclass(frozen=True)
 class ObjectiveSpec:
     term: type[ObjectiveTerm]  #: the term's schema: its options and their defaults
@@ -98,6 +130,11 @@ OBJECTIVES: dict[str, ObjectiveSpec] = {
         PointContrastTerm,
         "pixvox.objectives.pointcontrast:PointContrastObjective",
         "student voxels vs. the same world voxels in another overlapping fusion, PointInfoNCE (3D only)",
+    ),
+    "masked_2d": ObjectiveSpec(
+        Masked2DTerm,
+        "pixvox.objectives.masked_2d:Masked2DObjective",
+        "masked voxel patches predict their frozen-teacher features, 2D-guided masking (frames, teacher)",
     ),
 }
 

@@ -61,6 +61,13 @@ class PretrainDataConfig:
     #: trajectory.log) exported to <root>/../frames and fused into ``root`` on first use
     sequence: Optional[str] = None
     voxel_size: float = 0.025  #: metres; must equal the fusions' voxel size
+    #: F neighbouring frames fused per sample in the world frame (each frame's pixels back-projected
+    #: with its own camera-to-world pose, also when PPKT matches them); None: whatever ``root`` holds,
+    #: 1 where the fusions are made on first use. Set, it must equal the fusions' F.
+    frames_per_sample: Optional[int] = None
+    #: exported frames between the first frames of consecutive samples when they are made on first
+    #: use (None = F: samples share no frame)
+    frame_stride: Optional[int] = None
     depth_min: float = 0.1  #: metres
     depth_max: float = 8.0  #: metres
     holdout_every: int = 0  #: every k-th sample is held out for evaluation; 0 = none
@@ -85,6 +92,12 @@ class PretrainDataConfig:
         )
         check(self.holdout_every >= 0, "data.holdout_every", "must be >= 0")
         check(
+            self.frames_per_sample is None or self.frames_per_sample >= 1,
+            "data.frames_per_sample",
+            "must be >= 1",
+        )
+        check(self.frame_stride is None or self.frame_stride >= 1, "data.frame_stride", "must be >= 1")
+        check(
             not (self.sequence and self.synthetic.enabled),
             "data.sequence",
             "set either data.sequence or data.synthetic.enabled, not both",
@@ -93,8 +106,18 @@ class PretrainDataConfig:
 
 @dataclass
 class TeacherConfig:
-    backbone: Literal["resnet18", "resnet34", "resnet50", "efficientnet_lite0"] = "resnet50"
-    weights: str = "imagenet"  #: imagenet | path to a state_dict | none (tests only)
+    backbone: Literal[
+        "resnet18",
+        "resnet34",
+        "resnet50",
+        "efficientnet_lite0",
+        "efficientnet_lite1",
+        "efficientnet_lite2",
+        "dinov2_vits14",
+        "dinov2_vitb14",
+    ] = "resnet50"
+    #: imagenet | path to a state_dict | none (tests only); DINOv2: the path of the official checkpoint
+    weights: str = "imagenet"
     fpn_channels: int = 128
     #: the trainable 2D side: fpn (FPN + upsampling projection + 1x1 head) or linear (one 1x1
     #: projection of the deepest frozen stage, upsampled: the teacher's features, linearly mapped)

@@ -80,6 +80,14 @@ class FusionPretrainDataset(torch.utils.data.Dataset):
                 f"data.voxel_size is {cfg.voxel_size} m; set data.voxel_size={self.index.voxel_size} or rerun "
                 "python -m pixvox.prep fusions"
             )
+        F_cfg = cfg.frames_per_sample
+        if F_cfg is not None and F_cfg != self.index.frames_per_sample:
+            raise ValueError(
+                f"{Path(root) / 'index.json'}: fusions hold {self.index.frames_per_sample} frames per sample "
+                f"but data.frames_per_sample is {F_cfg}; set data.frames_per_sample="
+                f"{self.index.frames_per_sample} (or leave it unset), or point data.root at another folder "
+                "to make the fusions anew"
+            )
         if len(self.index) == 0:
             raise ValueError(f"{Path(root) / 'index.json'}: the dataset has no samples")
         self.indices = list(range(len(self.index))) if indices is None else list(indices)

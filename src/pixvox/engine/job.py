@@ -113,6 +113,14 @@ class TrainingJob:
         """The network (weights initialized; the RNG is seeded with ``experiment.seed`` before)."""
         raise NotImplementedError
 
+    def build_model(self) -> nn.Module:
+        """Seed, build the network (``self.net``) and what trains (``self.model``: on the device, BatchNorm
+        synchronized and DDP-wrapped with several processes); returns ``self.model``."""
+        torch.manual_seed(self.cfg.experiment.seed)  # same initial weights on every rank
+        self.net = self.build_network()
+        self.model = wrap_for_training(self.net, self.dist, self.cfg.train.sync_bn, self.sync_bn_scope())
+        return self.model
+
     def sync_bn_scope(self) -> nn.Module | None:
         """The part of ``net`` whose BatchNorms synchronize across processes (None = none)."""
         return self.net
@@ -187,9 +195,7 @@ class TrainingJob:
         if dist.world_size == 1:
             self.prepare_data(cfg)  # several processes: the launcher prepared them (--prepare-data)
         train_ds = self.build_data()
-        torch.manual_seed(cfg.experiment.seed)  # same initial weights on every rank
-        self.net = self.build_network()
-        self.model = wrap_for_training(self.net, dist, cfg.train.sync_bn, self.sync_bn_scope())
+        self.build_model()
         optimizer = build_optimizer(self.net.parameters(), cfg.optim)
         scheduler = build_scheduler(optimizer, cfg.schedule, cfg.train.max_steps)
         use_scaler = cfg.train.amp == "fp16" and dist.device.type == "cuda"

@@ -321,6 +321,8 @@ class Trainer:
         t_start = time.perf_counter()
         window = {"t": time.perf_counter(), "wait": 0.0, "items": 0, "steps": 0}
         it = iter(self.loader)
+        if st.step < self.cfg.max_steps:  # the moment a launch is timed to (issue 17: within 5 s)
+            log.info("training: steps %d-%d", st.step + 1, self.cfg.max_steps)
         with self._signals():
             while st.step < self.cfg.max_steps:
                 t0 = time.perf_counter()

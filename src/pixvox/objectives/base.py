@@ -6,7 +6,13 @@ An objective is one module (a subclass of :class:`Objective`) with:
 - ``inputs``: what the dataset must build for it beyond the student's voxels (:data:`INPUTS`), or
   :meth:`Objective.required_inputs` where that depends on the term's options (with
   :meth:`Objective.dataset_options` for the dataset's keyword arguments);
-- ``needs_teacher``: whether the network must run the 2D teacher;
+- ``needs_teacher``: whether the network must run the 2D teacher; ``uses_teacher_head``: whether it
+  reads the teacher's trained pixel embeddings (``pixel_feats``; otherwise, with no term reading them,
+  the FPN, projection and head are frozen and skipped); ``uses_student``: whether it reads the
+  student's features of the clean input (``voxel_feats``);
+- :meth:`Objective.build_module`: its trainable parts that live in the network (a mask token, a
+  decoder: trained, checkpointed and DDP-wrapped with it), run by the network's forward;
+- :meth:`Objective.prepare`: what it adds to the batch before the network runs (stage ``prepare``);
 - :meth:`Objective.select_pairs`: what to score this step (the step times it as stage ``pairs``);
 - :meth:`Objective.score`: its loss and the metrics it logs (stage ``loss``).
 
@@ -51,6 +57,8 @@ class Objective(nn.Module):
     term_type: ClassVar[type[ObjectiveTerm]] = ObjectiveTerm
     inputs: ClassVar[frozenset[str]] = frozenset()
     needs_teacher: ClassVar[bool] = False
+    uses_teacher_head: ClassVar[bool] = True
+    uses_student: ClassVar[bool] = True
 
     def __init__(self, term: ObjectiveTerm, cfg: PretrainConfig) -> None:
         super().__init__()
@@ -69,6 +77,21 @@ class Objective(nn.Module):
     def dataset_options(cls, term: ObjectiveTerm) -> dict[str, Any]:
         """Keyword arguments of pixvox.datasets.fusion.FusionPretrainDataset this term sets."""
         return {}
+
+    @classmethod
+    def build_module(
+        cls, term: ObjectiveTerm, cfg: PretrainConfig, teacher: nn.Module | None
+    ) -> nn.Module | None:
+        """The term's trainable module inside the pretraining network (None: it has none).
+
+        The network calls it as ``module(net, batch)`` in its forward and merges the returned dict
+        into its outputs.
+        """
+        return None
+
+    def prepare(self, batch: dict[str, Any], net: nn.Module, seeds: list[int]) -> None:
+        """Add what the network's forward needs to ``batch`` (default: nothing). ``net`` is the bare
+        network (not DDP-wrapped); only frozen parts may run here (no gradient flows from them)."""
 
     def select_pairs(self, batch: dict[str, Any], out: dict[str, torch.Tensor], seeds: list[int]) -> Any:
         """What to score: pairs drawn with one generator per sample from ``seeds`` (one per sample of

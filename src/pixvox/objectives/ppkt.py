@@ -7,7 +7,7 @@ from typing import Any, NamedTuple
 import torch
 
 from pixvox.config.objectives import PPKTTerm
-from pixvox.config.pretrain import PretrainConfig
+from pixvox.config.pretrain import PretrainConfig, PretrainDataConfig
 from pixvox.engine import timing
 from pixvox.losses import PixelToVoxelInfoNCE, PixelVoxelPairs, select_pixel_pairs, select_voxel_pairs
 from pixvox.objectives.base import Objective, ObjectiveResult
@@ -48,6 +48,14 @@ def match_pixels(
     }
 
 
+def pixel_matches(batch: dict[str, Any], data: PretrainDataConfig) -> dict[str, torch.Tensor]:
+    """:func:`match_pixels` of ``batch``, computed once per batch (kept under ``pixel_matches``) and
+    shared by every objective that matches pixels."""
+    if "pixel_matches" not in batch:
+        batch["pixel_matches"] = match_pixels(batch, data.voxel_size, data.depth_min, data.depth_max)
+    return batch["pixel_matches"]
+
+
 class PPKTPairs(NamedTuple):
     pairs: PixelVoxelPairs
     pixel_feats: torch.Tensor  #: [m, D] teacher features of the pixels feeding the pairs
@@ -70,8 +78,7 @@ class PPKTObjective(Objective):
     def select_pairs(
         self, batch: dict[str, Any], out: dict[str, torch.Tensor], seeds: list[int]
     ) -> PPKTPairs:
-        d = self.cfg.data
-        mt = match_pixels(batch, d.voxel_size, d.depth_min, d.depth_max)
+        mt = pixel_matches(batch, self.cfg.data)
         if self.term.pixel_level:
             pairs = select_pixel_pairs(mt["voxel"], mt["sample"], seeds, self.quota)
         else:

@@ -25,10 +25,10 @@ from pixvox.config import ConfigError, FinetuneConfig, PretrainConfig, load_conf
 from pixvox.config.pretrain import SyntheticDataConfig
 from pixvox.errors import MissingDataError
 from pixvox.io.clouds import INDEX_JSON, CloudIndex
-from pixvox.prep import fusion, synthetic
 from pixvox.prep.pointcept import PointceptScenes, is_pointcept_root
-from pixvox.prep.scannet.meshes import convert_scannet_npy
-from pixvox.prep.sequence import export_sequence, find_sequences
+
+# The preparers (fusion, synthetic, sequence export, ScanNet conversion) are imported where they run:
+# they pull in torch and scipy (~3 s), and a launch whose data already exist only needs the checks.
 
 log = logging.getLogger("pixvox.prep")
 
@@ -44,6 +44,8 @@ def _generate_synthetic(base: Path, s: SyntheticDataConfig, seed: int) -> None:
         s.scenes,
         s.frames_per_scene,
     )
+    from pixvox.prep import synthetic
+
     synthetic.generate(
         base,
         num_scenes=s.scenes,
@@ -54,11 +56,14 @@ def _generate_synthetic(base: Path, s: SyntheticDataConfig, seed: int) -> None:
 
 
 def _fuse(cfg: PretrainConfig, frames: Path, root: Path, image_size: tuple[int, int] | None) -> None:
+    from pixvox.prep import fusion
+
     fusion.make_fusions(
         frames,
         root,
         voxel_size=cfg.data.voxel_size,
-        frames_per_sample=1,
+        frames_per_sample=cfg.data.frames_per_sample or 1,
+        stride=cfg.data.frame_stride,
         depth_min=cfg.data.depth_min,
         depth_max=cfg.data.depth_max,
         image_size=image_size,
@@ -77,6 +82,8 @@ def ensure_pretrain_data(cfg: PretrainConfig) -> Path:
                 f"data.sequence={cfg.data.sequence!r} is not a folder (resolved from {Path.cwd()}). Point it at an "
                 "RGB-D sequence (see docs/data.md), e.g. data.sequence=../shared/data/icl_livingroom1"
             )
+        from pixvox.prep.sequence import export_sequence, find_sequences
+
         frames = root.parent / "frames"
         for folder in find_sequences(seq):
             log.info("exporting the RGB-D sequence %s to %s", folder, frames / folder.name)
@@ -103,6 +110,8 @@ def ensure_segmentation_data(cfg: FinetuneConfig) -> Path:
         src = Path(cfg.data.scannet_npy)
         if not src.is_dir():
             raise MissingDataError(f"data.scannet_npy={src}: folder not found")
+        from pixvox.prep.scannet.meshes import convert_scannet_npy
+
         log.info("converting the ScanNet scans in %s to labeled clouds in %s", src, root)
         convert_scannet_npy(src, root)
         return root

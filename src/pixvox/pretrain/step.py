@@ -1,6 +1,7 @@
 """One pretraining step: run the networks once, then every objective of ``loss.terms``.
 
-Stage marks (read by pixvox.bench.pretrain): ``transfer``, ``forward`` (``student_forward`` and
+Stage marks (read by pixvox.bench.pretrain): ``transfer``, per objective ``prepare`` (masked_2d: the
+frozen teacher backbone, matching and masking), ``forward`` (``student_forward`` and
 ``teacher_forward`` inside), then per objective ``pairs`` (``matching`` inside for PPKT) and ``loss``.
 """
 
@@ -48,6 +49,10 @@ class PretrainStep:
         """Every term's unweighted result for ``batch`` (in the order of ``loss.terms``)."""
         batch = to_device(batch, self.device)
         seeds = [int(s) ^ PAIR_STREAM for s in batch["seeds"]]
+        net = getattr(self.model, "module", self.model)
+        for objective in self.objectives:
+            with timing.stage("prepare"):
+                objective.prepare(batch, net, seeds)
         out = self.model(batch)
         results = []
         for objective in self.objectives:

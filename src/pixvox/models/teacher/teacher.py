@@ -120,9 +120,11 @@ class FrozenTeacher(nn.Module):
         """ImageNet logits ``[B, 1000]`` of the frozen backbone for RGB in [0, 1] (e.g. 224x224 crops)."""
         return self.backbone(self.normalize(images))
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
+    def forward(self, images: torch.Tensor, stages: list[torch.Tensor] | None = None) -> torch.Tensor:
+        """``stages``: :meth:`backbone_stages` of ``images`` where the caller already has them."""
         H, W = images.shape[-2:]
-        stages = self.backbone_stages(images)
+        if stages is None:
+            stages = self.backbone_stages(images)
         if self.fpn is None or self.projection is None:  # head="linear"
             y = F.interpolate(self.head(stages[-1]), size=(H, W), mode="bilinear", align_corners=False)
             return l2_normalize(y, dim=1)

