@@ -158,7 +158,7 @@ def markdown(result: dict[str, Any], s: dict[str, Any], command: str, ablations:
         if f["frames_per_sample"] > 1:
             L.append(
                 f"- `{a}` pretrains on its own fusions of {f['frames_per_sample']} neighbouring frames "
-                f"({f['frame_stride']} frames apart): {f['train']}, each entirely before the held-out tail "
+                f"({f['frame_stride']} frames apart): {f['train']} fusions, each entirely before the held-out tail "
                 "(a fusion reaching into it is dropped); its retrieval uses the same single-frame held-out fusions."
             )
     L.append(
