@@ -50,3 +50,23 @@ def test_student_features_are_equivariant_to_a_shuffle_of_the_input(seed):
         ref = net(batch)["voxel_feats"]
         got = net({"coords": batch["coords"][perm], "feats": batch["feats"][perm]})["voxel_feats"]
     torch.testing.assert_close(got, ref[perm], rtol=1e-4, atol=1e-5)
+
+
+def test_masked_2d_alone_builds_with_either_teacher_head_and_trains_no_2d_head():
+    # masked_2d reads the frozen backbone only: the 2D head is frozen, and the linear head has no FPN
+    for head in ("fpn", "linear"):
+        cfg = load_config(
+            PretrainConfig,
+            None,
+            [
+                "loss.terms=[{name: masked_2d}]",
+                "student.name=Res16UNet14T",
+                "loss.embed_dim=8",
+                "teacher.backbone=efficientnet_lite0",
+                "teacher.weights=none",
+                f"teacher.head={head}",
+            ],
+        )
+        net = PretrainNet(cfg)
+        assert net.teacher is not None and net.teacher.head_kind == head
+        assert not any(p.requires_grad for p in net.teacher.parameters())

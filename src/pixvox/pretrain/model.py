@@ -51,7 +51,8 @@ class PretrainNet(nn.Module):
             # nothing reads the trained embeddings: freeze the FPN, projection and head (no optimizer
             # state, no checkpoint entry, no parameter DDP would wait for)
             for part in (self.teacher.fpn, self.teacher.projection, self.teacher.head):
-                part.requires_grad_(False)
+                if part is not None:  # head="linear" has no FPN or projection
+                    part.requires_grad_(False)
         self.objective_modules = nn.ModuleDict()
         for term, cls in classes:
             module = cls.build_module(term, cfg, self.teacher)

@@ -6,10 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from pixvox.config import ConfigError
+from pixvox.config import ConfigError, PretrainConfig, load_config
 from pixvox.evaluation.transfer.arms import arm_config, arm_names, config_hash, load_arm
 
 REPO_ARMS = Path(__file__).resolve().parents[3] / "configs" / "transfer"
+REPO_PRETRAIN = REPO_ARMS.parent / "pretrain"
 
 
 def test_every_shipped_arm_resolves_and_differs_from_ppkt_only_where_it_says():
@@ -22,6 +23,15 @@ def test_every_shipped_arm_resolves_and_differs_from_ppkt_only_where_it_says():
     assert arm_config(load_arm("no_color", REPO_ARMS), 0, []).student.input == "ones"
     pc = arm_config(load_arm("pointcontrast", REPO_ARMS), 0, [])
     assert [t.name for t in pc.loss.terms] == ["pointcontrast"]
+    # issue 12's objectives, with the options of their configs/pretrain/*_scannet0378.yaml
+    f5 = arm_config(load_arm("ppkt_f5", REPO_ARMS), 0, [])
+    assert (f5.data.frames_per_sample, f5.data.frame_stride, f5.loss.terms) == (5, 5, ppkt.loss.terms)
+    for arm, terms in (("masked_2d", ["masked_2d"]), ("ppkt_masked_2d", ["ppkt", "masked_2d"])):
+        cfg = arm_config(load_arm(arm, REPO_ARMS), 0, [])
+        assert [t.name for t in cfg.loss.terms] == terms
+        pretrain = load_config(PretrainConfig, str(REPO_PRETRAIN / f"{arm}_scannet0378.yaml"))
+        assert cfg.loss.terms == pretrain.loss.terms
+        assert (cfg.teacher, cfg.optim, cfg.schedule) == (ppkt.teacher, ppkt.optim, ppkt.schedule)
     for name in names:  # same student, budget and data for every arm
         cfg = arm_config(load_arm(name, REPO_ARMS), 3, ["train.max_steps=7"])
         assert (cfg.student.name, cfg.train.max_steps, cfg.data.voxel_size, cfg.experiment.seed) == (

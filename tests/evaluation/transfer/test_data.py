@@ -1,4 +1,5 @@
-"""The benchmark's data: the contiguous held-out tail, the room split check, both room layouts."""
+"""The benchmark's data: the contiguous held-out tail, F-frame fusions kept before it, the room split
+check, both room layouts."""
 
 from __future__ import annotations
 
@@ -7,10 +8,14 @@ import pytest
 
 from pixvox.evaluation.transfer.data import (
     RoomSplitError,
+    before_heldout,
     check_disjoint,
     contiguous_split,
+    prepare_fusions,
     prepare_rooms,
     read_room,
+    sample_frame_ids,
+    sample_scene,
 )
 
 
@@ -68,3 +73,71 @@ def test_a_damaged_room_file_is_an_error_naming_it(tmp_path):
     np.save(tmp_path / "pc" / "scene0011_00" / "color.npy", np.zeros((3, 3), np.uint8))
     with pytest.raises(UserError, match="color.npy"):
         read_room(tmp_path / "pc" / "scene0011_00")
+
+
+def _seven_scenes_sequence(folder, frames: int, rng) -> None:
+    """A tiny 7-Scenes-style RGB-D sequence (random colour and depth, identity poses)."""
+    from PIL import Image
+
+    from pixvox.io.frames import format_matrix
+
+    folder.mkdir(parents=True)
+    (folder / "camera-intrinsics.txt").write_text("40 0 23.5\n0 40 17.5\n0 0 1\n")
+    for i in range(frames):
+        stem = folder / f"frame-{i:06d}"
+        Image.fromarray(rng.integers(0, 256, (36, 48, 3)).astype(np.uint8)).save(f"{stem}.color.png")
+        Image.fromarray(rng.integers(500, 3000, (36, 48)).astype(np.uint16)).save(f"{stem}.depth.png")
+        (folder / f"frame-{i:06d}.pose.txt").write_text(format_matrix(np.eye(4)))
+
+
+def test_before_heldout_keeps_only_samples_entirely_before_each_scenes_tail():
+    samples = [
+        ("a_000000", [0, 1, 2]),
+        ("a_000001", [1, 2, 3]),
+        ("a_000002", [2, 3, 4]),
+        ("b_000000", [0, 1]),
+    ]
+    # a's tail starts at frame 3: a sample holding frame 3 or later is out; b holds nothing out
+    assert before_heldout(samples, [("a_000003", [3]), ("a_000004", [4])]) == ["a_000000", "b_000000"]
+
+
+def test_multi_frame_fusions_are_made_apart_and_never_reach_the_heldout_frames(tmp_path, seed):
+    from pixvox.io.fusions import FusionIndex
+
+    rng = np.random.default_rng(seed)
+    _seven_scenes_sequence(tmp_path / "seqs" / "seq-01", 10, rng)
+    _seven_scenes_sequence(tmp_path / "seqs" / "seq-02", 7, rng)
+    kw = {"voxel_size": 0.1, "image_size": None, "depth_max": 6.0, "heldout_fraction": 0.2}
+    single = prepare_fusions([tmp_path / "seqs"], tmp_path / "work", **kw)
+    # F = 3, stride 1: overlapping samples, so some straddle the cut and must be dropped
+    multi = prepare_fusions([tmp_path / "seqs"], tmp_path / "work", frames_per_sample=3, frame_stride=1, **kw)
+    assert (multi.frames_per_sample, multi.frame_stride) == (3, 1)
+    assert multi.heldout == single.heldout and multi.train != single.train  # one held-out view for all arms
+    held = FusionIndex.load(single.heldout)
+    assert [s.name for s in held.samples] == ["seq-01_000008", "seq-01_000009", "seq-02_000006"]
+    first_held = {"seq-01": 8, "seq-02": 6}
+    train = FusionIndex.load(multi.train)
+    assert train.frames_per_sample == 3 and train.root.name.startswith("train_f3_s1_")
+    assert all(s.num_frames == 3 for s in train.samples)
+    frames = {s.name: sample_frame_ids(s.source, "x") for s in train.samples}
+    # every sample whose 3 frames all come before its scene's tail, and no other
+    expect = [f"seq-01_{i:06d}" for i in range(0, 6)] + [f"seq-02_{i:06d}" for i in range(0, 4)]
+    assert sorted(frames) == expect
+    for name, ids in frames.items():
+        assert ids == list(range(ids[0], ids[0] + 3))
+        assert max(ids) < first_held[sample_scene(name)]
+    # every training file exists and was fused from 3 frames (not the single-frame folder's files)
+    for s in train.samples:
+        path = (train.root / s.file).resolve()
+        assert path.is_file() and "all_f3_s1" in path.parts
+    # the single-frame split is untouched by the multi-frame one, and F = 1 is its own layout
+    again = prepare_fusions([tmp_path / "seqs"], tmp_path / "work", **kw)
+    assert again == single
+
+
+def test_a_sample_source_without_frames_is_an_error_naming_the_index():
+    from pixvox.errors import MissingDataError
+
+    assert sample_frame_ids("seq-01 frames 4,5,6", "idx.json") == [4, 5, 6]
+    with pytest.raises(MissingDataError, match="idx.json"):
+        sample_frame_ids("seq-01", "idx.json")

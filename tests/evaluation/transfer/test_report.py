@@ -138,3 +138,32 @@ def test_a_change_at_another_step_budget_is_compared_with_the_plain_row_of_that_
     assert row["reference"] == "50 steps"
     assert row["ppkt_minus_baseline_ppkt"]["mean"] == pytest.approx(-0.021)
     assert not ablation.kept(row)
+
+
+def test_objective_arms_are_paired_against_ppkt_and_only_a_clear_win_is_kept(tmp_path):
+    result = _result()
+    # masked_2d: ppkt - 0.05 on every seed, no retrieval; ppkt_f5: ppkt + 0.02..0.04 per seed
+    extra = {"masked_2d": (-0.05, -0.05, -0.05), "ppkt_f5": (0.02, 0.03, 0.04)}
+    rows = [r for r in result["probe"] if r["arm"] == "ppkt"]
+    for arm, deltas in extra.items():
+        result["probe"] += [{**r, "arm": arm, "miou": r["miou"] + deltas[r["seed"]]} for r in rows]
+    result["retrieval"] += [{"arm": "ppkt_f5", "seed": s, "top1": 0.06, "chance": 0.001} for s in range(3)]
+    result["config"]["arms"] += list(extra)
+    result["config"]["arm_fusions"] = {"ppkt_f5": {"frames_per_sample": 5, "frame_stride": 5, "train": 4}}
+    s = write_report(result, tmp_path, "cmd")
+    assert set(s["objectives"]) == {"masked_2d", "ppkt_f5"}  # the product and its controls are not
+    f5 = s["objectives"]["ppkt_f5"]["minus_ppkt"]
+    ref = stats.ttest_rel([0.02, 0.03, 0.04], [0.0, 0.0, 0.0]).confidence_interval(0.95)
+    assert abs(f5.low - ref.low) < 1e-9 and abs(f5.high - ref.high) < 1e-9 and f5.low > 0
+    rt = s["objectives"]["masked_2d"]["minus_random_teacher"]
+    assert rt.mean == pytest.approx((0.25 + 0.26 + 0.30 - 0.20 - 0.24 - 0.22) / 3 - 0.05)
+    md = (tmp_path / "transfer.md").read_text()
+    table = md.split("## Objectives against ppkt")[1].split("## ")[0]
+    assert "| ppkt_f5 |" in table and "kept: beats ppkt" in table.split("| ppkt_f5 |")[1].splitlines()[0]
+    assert "not kept: below ppkt" in table.split("| masked_2d |")[1].splitlines()[0]
+    assert "| masked_2d | n/a (no PPKT term" in md.split("## Held-out retrieval")[1]
+    assert "`ppkt_f5` pretrains on its own fusions of 5 neighbouring frames" in md
+    probe_table = md.split("## Linear probe")[1].split("## ")[0]
+    assert "| ppkt_f5 |" in probe_table and "| masked_2d |" in probe_table
+    saved = json.loads((tmp_path / "transfer.json").read_text())
+    assert saved["summary"]["objectives"]["ppkt_f5"]["minus_ppkt"]["low"] > 0

@@ -46,7 +46,7 @@ def _overrides(root: Path, **extra: object) -> list[str]:
     return [f"{k}={v}" for k, v in o.items()]
 
 
-@pytest.mark.parametrize("arm", ["random_teacher", "no_color"])
+@pytest.mark.parametrize("arm", ["random_teacher", "no_color", "ppkt_masked_2d"])
 def test_retrieval_of_the_reloaded_run_equals_the_jobs_own_evaluation(arm, tiny_fusions, tmp_path):
     # the job holds out every 4th sample and evaluates them in one batch at its last step
     cfg = arm_config(load_arm(arm, ARMS), 5, _overrides(tiny_fusions, **{"data.holdout_every": 4}))
@@ -79,3 +79,30 @@ def test_a_finished_run_is_reused_and_another_config_is_a_new_run(tiny_fusions, 
     )
     assert not reused and other != first
     assert json.loads((first / "summary.json").read_text())["steps"] == 2
+
+
+def test_a_multi_frame_arm_is_scored_on_the_same_single_frame_heldout_pixels(tiny_fusions, tmp_path):
+    from pixvox.prep import fusion
+
+    # ppkt_f5's layout at the tiny scale: 2 frames per fusion, no shared frame
+    f2 = tmp_path / "f2"
+    fusion.make_fusions(
+        tiny_fusions.parent / "frames", f2, frames_per_sample=2, voxel_size=0.1, progress=False
+    )
+    assert FusionIndex.load(f2).frames_per_sample == 2
+    full = FusionIndex.load(tiny_fusions)
+    heldout = write_subset_index(full, [full.samples[i].name for i in (5, 11)], tmp_path / "heldout")
+    ppkt = arm_config(load_arm("ppkt", ARMS), 0, _overrides(tiny_fusions))
+    ref_dir, _, _ = pretrain_run(ppkt, tmp_path / "runs", "ppkt", tmp_path / "log.txt")
+    multi = arm_config(
+        load_arm("ppkt_f5", ARMS),
+        0,
+        _overrides(f2, **{"data.frames_per_sample": 2, "data.frame_stride": 2}),
+    )
+    run_dir, summary, _ = pretrain_run(multi, tmp_path / "runs", "ppkt_f5", tmp_path / "log.txt")
+    assert summary["steps"] == 2
+    ref, got = heldout_retrieval(ppkt, ref_dir, heldout), heldout_retrieval(multi, run_dir, heldout)
+    # the same held-out fusions and pixel pairs (chance is 1 / pairs of each batch), another network
+    assert got["samples"] == ref["samples"] == 2
+    assert (got["pairs"], got["chance"]) == (ref["pairs"], ref["chance"])
+    assert 0 <= got["top1"] <= 1

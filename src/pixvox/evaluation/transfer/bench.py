@@ -3,7 +3,8 @@ fine-tune, and return the rows the report is written from (:mod:`.report`).
 
 Work per (arm, seed): one pretraining run (none for ``random``), frozen features of every room
 extracted once, one probe fit on the training rooms, its mIoU on each test room, and (arms with a
-PPKT term) retrieval on the held-out tail of the sequences.
+PPKT term) retrieval on the held-out tail of the sequences. An arm with ``data.frames_per_sample``
+F > 1 pretrains on its own F-frame fusions (:func:`.data.prepare_fusions`).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from pixvox.config import to_dict
+from pixvox.config import PretrainConfig, to_dict
 from pixvox.evaluation.metrics import SegmentationMetrics
 from pixvox.evaluation.transfer import arms as arms_mod
 from pixvox.evaluation.transfer.data import check_disjoint, prepare_fusions, prepare_rooms, room_name
@@ -138,20 +139,29 @@ def run_bench(opts: BenchOptions) -> dict[str, Any]:
     test = [room_name(p) for p in opts.test_rooms]
     clouds = {r: rooms.load_scene(r) for r in train + test}
     base = arms_mod.arm_config(next(iter(arms.values())), 0, [])
-    split = prepare_fusions(
-        opts.pretrain_data,
-        out / "data",
-        voxel_size=base.data.voxel_size,
-        image_size=tuple(base.data.image_size) if base.data.image_size else None,
-        depth_max=base.data.depth_max,
-        heldout_fraction=opts.heldout_fraction,
-    )
-    _say(
-        t0,
-        f"data: {split.num_train} pretraining fusions, {split.num_heldout} held out; rooms {train} -> {test}",
-    )
+    # the fusions an arm pretrains on: F frames per sample, `stride` frames apart (its own data.* keys)
+    layouts = {a: frames_layout(arms_mod.arm_config(arm, 0, opts.overrides)) for a, arm in arms.items()}
+    splits = {
+        key: prepare_fusions(
+            opts.pretrain_data,
+            out / "data",
+            voxel_size=base.data.voxel_size,
+            image_size=tuple(base.data.image_size) if base.data.image_size else None,
+            depth_max=base.data.depth_max,
+            heldout_fraction=opts.heldout_fraction,
+            frames_per_sample=key[0],
+            frame_stride=key[1],
+        )
+        for key in sorted({(1, 1), *layouts.values()})
+    }
+    split = splits[(1, 1)]  # the single-frame split: its held-out tail serves every arm's retrieval
+    for key, sp in splits.items():
+        _say(
+            t0,
+            f"data, {key[0]} frame(s) per fusion (stride {key[1]}): {sp.num_train} pretraining fusions, "
+            f"{sp.num_heldout} single-frame fusions held out; rooms {train} -> {test}",
+        )
     overrides = [
-        f"data.root={split.train}",
         f"train.max_steps={opts.steps}",
         f"schedule.warmup_steps={min(20, opts.steps // 5)}",
         f"train.checkpoint_every={opts.steps}",
@@ -165,7 +175,8 @@ def run_bench(opts: BenchOptions) -> dict[str, Any]:
         pretrain_seeds[PRODUCT] = sorted(set(opts.seeds) | set(opts.finetune_seeds))
     for name, arm in arms.items():
         for seed in pretrain_seeds[name]:
-            cfg = arms_mod.arm_config(arm, seed, overrides)
+            root = f"data.root={splits[layouts[name]].train}"
+            cfg = arms_mod.arm_config(arm, seed, [root, *overrides])
             run_dir = None
             if arm.options.pretrain:
                 run_dir, summary, reused = arms_mod.pretrain_run(
@@ -231,6 +242,11 @@ def run_bench(opts: BenchOptions) -> dict[str, Any]:
         **asdict(opts),
         "arms": arm_list,
         "pretrain_fusions": {"train": split.num_train, "heldout": split.num_heldout},
+        #: per arm: frames per fusion, stride, and the number of its pretraining fusions
+        "arm_fusions": {
+            a: {"frames_per_sample": k[0], "frame_stride": k[1], "train": splits[k].num_train}
+            for a, k in layouts.items()
+        },
         "arm_configs": {a: str(arm.file) for a, arm in arms.items()},
         "base": to_dict(base),
     }
@@ -241,6 +257,12 @@ def run_bench(opts: BenchOptions) -> dict[str, Any]:
         "cores": os.cpu_count(),
     }
     return result
+
+
+def frames_layout(cfg: PretrainConfig) -> tuple[int, int]:
+    """(frames per fusion, stride between first frames) of an arm's pretraining data (default 1, F)."""
+    f = cfg.data.frames_per_sample or 1
+    return f, cfg.data.frame_stride or f
 
 
 def cpu_seconds() -> float:

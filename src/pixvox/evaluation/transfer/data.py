@@ -7,6 +7,12 @@ frame order) and ``<work>/fusions/heldout_<tag>`` (the contiguous rest, never se
 ``tag`` hashes the sequence names and the fraction. Both list the
 sample files of ``all`` (relative paths), so nothing is copied.
 
+An arm that fuses F > 1 frames per sample (``data.frames_per_sample``, ``data.frame_stride``) gets
+its own fusions ``<work>/fusions/all_f<F>_s<stride>`` and its own training view
+``train_f<F>_s<stride>_<tag>``: the samples whose every frame comes before the held-out tail defined
+by the single-frame split (a sample that straddles the cut is dropped). The held-out tail, and so
+retrieval, is the same single-frame view for every arm.
+
 Labeled rooms are given as paths: a Pointcept scene folder (``coord.npy``, ``color.npy``,
 ``segment20.npy``) or an mmdetection3d ScanNet scene (``<dir>/<scene>`` with
 ``<scene>_vert_all.npy`` and ``<scene>_sem_label_all.npy`` beside it; the ``_vert_all.npy`` file
@@ -26,7 +32,7 @@ from pathlib import Path
 
 from pixvox.errors import MissingDataError, UserError
 from pixvox.io.clouds import INDEX_JSON, CloudIndex, LabeledCloud
-from pixvox.io.fusions import FusionIndex
+from pixvox.io.fusions import FusionIndex, FusionRecord
 from pixvox.prep.fusion import make_fusions
 from pixvox.prep.pointcept import read_pointcept_scene
 from pixvox.prep.scannet.benchmark import SCANNET20_CLASS_NAMES
@@ -43,12 +49,15 @@ class RoomSplitError(UserError, ValueError):
 
 @dataclass(frozen=True)
 class FusionSplit:
-    """Prepared pretraining data: fusion roots of the training and held-out samples."""
+    """Prepared pretraining data: fusion roots of the training and held-out samples (the held-out
+    ones always single-frame fusions), and the frames per training sample."""
 
     train: Path
     heldout: Path
     num_train: int
     num_heldout: int
+    frames_per_sample: int = 1
+    frame_stride: int = 1
 
 
 def sample_scene(name: str) -> str:
@@ -74,6 +83,34 @@ def contiguous_split(names: Sequence[str], heldout_fraction: float) -> tuple[lis
         train += ordered[:cut]
         held += ordered[cut:]
     return train, held
+
+
+def sample_frame_ids(source: str, where: str) -> list[int]:
+    """The frame ids of a fusion sample from its index ``source`` (``"<scene> frames 3,4,5"``, as
+    :func:`pixvox.prep.fusion.make_fusions` writes it); ``where`` names the index in errors."""
+    _, sep, ids = source.rpartition(" frames ")
+    try:
+        if not sep:
+            raise ValueError
+        return [int(i) for i in ids.split(",")]
+    except ValueError:
+        raise MissingDataError(
+            f"{where}: sample source {source!r} does not list its frames ('<scene> frames i,j,...'); "
+            "delete the folder so the benchmark fuses it again"
+        ) from None
+
+
+def before_heldout(
+    samples: Sequence[tuple[str, list[int]]], heldout: Sequence[tuple[str, list[int]]]
+) -> list[str]:
+    """Names of ``samples`` (name, frame ids) none of whose frames reaches the held-out tail: per
+    scene, every frame id is below the first frame of that scene's ``heldout`` samples (scenes with
+    nothing held out keep every sample)."""
+    cut: dict[str, int] = {}
+    for name, ids in heldout:
+        scene = sample_scene(name)
+        cut[scene] = min(cut.get(scene, min(ids)), min(ids))
+    return [n for n, ids in samples if max(ids) < cut.get(sample_scene(n), max(ids) + 1)]
 
 
 def write_subset_index(full: FusionIndex, names: Sequence[str], root: Path) -> Path:
@@ -106,9 +143,17 @@ def prepare_fusions(
     image_size: tuple[int, int] | None,
     depth_max: float,
     heldout_fraction: float = 0.2,
+    frames_per_sample: int = 1,
+    frame_stride: int | None = None,
 ) -> FusionSplit:
     """Export and fuse ``sequences`` into ``work/fusions/all`` (reused when done), then write the
-    ``train`` / ``heldout`` views (see the module doc)."""
+    ``train`` / ``heldout`` views (see the module doc); with ``frames_per_sample`` F > 1 (or a
+    ``frame_stride`` > 1; default F) the training view is of F-frame fusions before the held-out tail."""
+    stride = frames_per_sample if frame_stride is None else frame_stride
+    if frames_per_sample < 1 or stride < 1:
+        raise ValueError(
+            f"frames_per_sample and frame_stride must be >= 1, got {frames_per_sample}, {stride}"
+        )
     frames = work / "frames"
     folders: list[Path] = []
     for seq in sequences:
@@ -143,7 +188,69 @@ def prepare_fusions(
     tag = hashlib.sha256(json.dumps([sorted(names), heldout_fraction]).encode()).hexdigest()[:8]
     t = write_subset_index(FusionIndex.load(all_root), train, work / "fusions" / f"train_{tag}")
     h = write_subset_index(FusionIndex.load(all_root), held, work / "fusions" / f"heldout_{tag}")
-    return FusionSplit(t, h, len(train), len(held))
+    if (frames_per_sample, stride) == (1, 1):
+        return FusionSplit(t, h, len(train), len(held))
+    return _multi_frame_split(
+        frames,
+        work,
+        names,
+        [r for r in full.samples if r.name in set(held)],
+        h,
+        voxel_size=voxel_size,
+        depth_max=depth_max,
+        image_size=image_size,
+        frames_per_sample=frames_per_sample,
+        stride=stride,
+        tag=tag,
+    )
+
+
+def _multi_frame_split(
+    frames: Path,
+    work: Path,
+    names: list[str],
+    held: list[FusionRecord],
+    heldout_root: Path,
+    *,
+    voxel_size: float,
+    depth_max: float,
+    image_size: tuple[int, int] | None,
+    frames_per_sample: int,
+    stride: int,
+    tag: str,
+) -> FusionSplit:
+    """F-frame fusions of the exported ``frames`` (reused when done) and their training view: the
+    samples entirely before the single-frame held-out samples ``held`` (see :func:`before_heldout`)."""
+    key = f"f{frames_per_sample}_s{stride}"
+    root = work / "fusions" / f"all_{key}"
+    index_file = root / "index.json"
+    fused = {sample_scene(r.name) for r in FusionIndex.load(root).samples} if index_file.is_file() else set()
+    if not set(names) <= fused:
+        log.info("fusing %d frames per sample (stride %d) into %s", frames_per_sample, stride, root)
+        make_fusions(
+            frames,
+            root,
+            frames_per_sample=frames_per_sample,
+            stride=stride,
+            voxel_size=voxel_size,
+            depth_max=depth_max,
+            image_size=image_size,
+        )
+    full = FusionIndex.load(root)
+    chosen = [
+        (r.name, sample_frame_ids(r.source, str(index_file)))
+        for r in full.samples
+        if sample_scene(r.name) in set(names)
+    ]
+    if not chosen:
+        raise MissingDataError(
+            f"{index_file}: no fusion of {frames_per_sample} frames could be made from {sorted(names)} "
+            "(see its 'skipped' list: a sequence shorter than data.frames_per_sample?)"
+        )
+    heldout_ids = [(r.name, sample_frame_ids(r.source, str(heldout_root / "index.json"))) for r in held]
+    train = before_heldout(chosen, heldout_ids)
+    t = write_subset_index(full, train, work / "fusions" / f"train_{key}_{tag}")
+    return FusionSplit(t, heldout_root, len(train), len(held), frames_per_sample, stride)
 
 
 # ------------------------------------------------------------------------------------ labeled rooms

@@ -17,7 +17,11 @@ from pixvox.evaluation.transfer.stats import Interval, paired_difference, per_se
 from pixvox.io.atomic import atomic_write_json, atomic_write_text
 
 BASELINE = "random"
+PRODUCT = "ppkt"
 CONTROLS = ("random_teacher", "no_color", "pointcontrast")
+#: arms that are neither the floor, the product nor a control of it: compared with ppkt by the table
+#: "Objectives against ppkt" (pointcontrast is also there: it is an objective as well as a control)
+NOT_OBJECTIVES = (BASELINE, PRODUCT, "random_teacher", "no_color")
 
 
 def summarize(result: dict[str, Any]) -> dict[str, Any]:
@@ -31,6 +35,16 @@ def summarize(result: dict[str, Any]) -> dict[str, Any]:
     for a, b in pairs:
         if a in by_arm and b in by_arm:
             out["diff"][f"{a} - {b}"] = paired_difference(by_arm[a], by_arm[b])[0]
+    # every other objective against the product and the random-teacher control (paired by seed)
+    out["objectives"] = {
+        a: {
+            f"minus_{b}": paired_difference(by_arm[a], by_arm[b])[0]
+            for b in (PRODUCT, "random_teacher")
+            if b in by_arm
+        }
+        for a in arms
+        if a not in NOT_OBJECTIVES
+    }
     ret = result["retrieval"]
     out["retrieval"] = {
         a: (
@@ -140,6 +154,13 @@ def markdown(result: dict[str, Any], s: dict[str, Any], command: str, ablations:
         f"{100 * cfg['heldout_fraction']:.0f}% of each sequence ({cfg['pretrain_fusions']['heldout']} fusions) "
         "held out for retrieval, never pretrained on."
     )
+    for a, f in cfg.get("arm_fusions", {}).items():
+        if f["frames_per_sample"] > 1:
+            L.append(
+                f"- `{a}` pretrains on its own fusions of {f['frames_per_sample']} neighbouring frames "
+                f"({f['frame_stride']} frames apart): {f['train']} fusions, each entirely before the held-out tail "
+                "(a fusion reaching into it is dropped); its retrieval uses the same single-frame held-out fusions."
+            )
     L.append(
         f"- Arms ({', '.join(cfg['arms'])}): `configs/transfer/<arm>.yaml` over `configs/transfer/base.yaml` "
         f"(Res16UNet14S, EfficientNet-Lite0 teacher, 5 cm voxels, 120×160 images), {cfg['steps']} pretraining "
@@ -187,10 +208,16 @@ def markdown(result: dict[str, Any], s: dict[str, Any], command: str, ablations:
             f"{max(c['last_loss_change'] for c in conv):.1e}, iterations {min(c['iterations'] for c in conv)}–"
             f"{max(c['iterations'] for c in conv)}, all converged: {all(c['converged'] for c in conv)}.",
         ]
+    if s.get("objectives"):
+        L += objectives_table(s)
     L += ["", "## Held-out retrieval (voxel→pixel top-1, %), contiguous held-out frames", ""]
     L += ["| arm | top-1 | chance |", "|---|---|---|"]
     for a, (top1, chance) in s["retrieval"].items():
         L.append(f"| {a} | {_pct(top1, 2)} | {100 * chance.mean:.2f} |")
+    for a in s["probe"]:
+        if a not in s["retrieval"]:
+            why = "not pretrained" if a == BASELINE else "no PPKT term, so no pixel head to retrieve"
+            L.append(f"| {a} | n/a ({why}) | — |")
     if "retrieval_diff" in s:
         L.append(
             f"\nppkt − random_teacher top-1: {s['retrieval_diff'].describe(digits=2)} points — "
@@ -238,10 +265,39 @@ def markdown(result: dict[str, Any], s: dict[str, Any], command: str, ablations:
     return "\n".join(L) + "\n"
 
 
+def objectives_table(s: dict[str, Any]) -> list[str]:
+    """Each objective arm against ppkt (kept only when its paired interval is above 0) and against
+    the random-teacher control, with its held-out retrieval."""
+    L = ["", "## Objectives against ppkt (probe mIoU points, paired by seed, 95% t-intervals)", ""]
+    L += [
+        "| arm | probe mIoU | arm − ppkt | arm − random_teacher | held-out top-1 % | kept? |",
+        "|---|---|---|---|---|---|",
+    ]
+    for a, d in s["objectives"].items():
+        vs_p, vs_rt = d.get(f"minus_{PRODUCT}"), d.get("minus_random_teacher")
+        ret = s["retrieval"].get(a)
+        top1 = _pct(ret[0], 2) if ret else "n/a (no PPKT term)"
+        if vs_p is None or vs_p.n < 2:
+            kept = "not measured (no paired ppkt)"
+        elif vs_p.low > 0:
+            kept = "kept: beats ppkt"
+        elif vs_p.high < 0:
+            kept = "not kept: below ppkt"
+        else:
+            kept = "not kept: not shown to beat ppkt"
+        L.append(
+            f"| {a} | {_pct(s['probe'][a])} | {vs_p.describe() if vs_p else '—'} | "
+            f"{vs_rt.describe() if vs_rt else '—'} | {top1} | {kept} |"
+        )
+    L.append("\nAn objective is kept over ppkt only when its paired difference has a 95% interval above 0.")
+    return L
+
+
 def write_json(result: dict[str, Any], s: dict[str, Any], path: Path, command: str) -> None:
     summary = {
         "probe": {a: i.to_json() for a, i in s["probe"].items()},
         "diff": {k: i.to_json() for k, i in s["diff"].items()},
+        "objectives": {a: {k: i.to_json() for k, i in d.items()} for a, d in s.get("objectives", {}).items()},
         "finetune": {str(b): {k: i.to_json() for k, i in f.items()} for b, f in s["finetune"].items()},
         "retrieval": {
             a: {"top1": t.to_json(), "chance": c.to_json()} for a, (t, c) in s["retrieval"].items()

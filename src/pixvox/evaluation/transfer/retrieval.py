@@ -4,11 +4,16 @@ For every held-out fusion (all of them, in batches of ``train.batch_size``, with
 with fixed pair seeds) the PPKT term samples its matched voxel/pixel pairs and scores top-1: a
 voxel's feature retrieves its own pixel's among all the pixels of the batch's pairs. Chance is
 ``1 / pairs`` of the batch. Both are averaged over batches weighted by their pairs.
+
+The held-out fusions are single-frame ones for every arm, so an arm pretrained on F-frame fusions
+(``data.frames_per_sample`` > 1) is scored on the same pixels as the others. With several terms
+(e.g. ``ppkt`` + ``masked_2d``) only the PPKT term's figures count.
 """
 
 from __future__ import annotations
 
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -60,7 +65,7 @@ def heldout_retrieval(cfg: PretrainConfig, run_dir: Path, heldout_root: Path) ->
     step = PretrainStep(net, cfg, torch.device("cpu"))
     data = FusionPretrainDataset(
         heldout_root,
-        cfg.data,
+        replace(cfg.data, frames_per_sample=None),  # the held-out index's own F (single frames)
         augment=False,
         inputs=dataset_inputs(cfg),
         input_kind=cfg.student.input,
@@ -74,8 +79,8 @@ def heldout_retrieval(cfg: PretrainConfig, run_dir: Path, heldout_root: Path) ->
             for i in range(start, min(n, start + bs))
         ]
         _, m, _ = step.losses(collate_pretrain(items), gather=False)
-        k = float(m["pairs"])
-        hits += m["acc"] * k
-        chance += m["chance"] * k
+        k = float(m[f"pairs_{TERM}"])
+        hits += m[f"acc_{TERM}"] * k
+        chance += m[f"chance_{TERM}"] * k
         pairs += k
     return {"top1": hits / pairs, "chance": chance / pairs, "pairs": int(pairs), "samples": n}
