@@ -34,34 +34,6 @@ def test_threads_are_the_cores_share_and_workers_take_cores_only_when_there_are_
     assert why in choice.describe()
 
 
-@pytest.mark.parametrize(
-    ("cpus", "load", "free"),
-    [(2, 0.0, 2), (2, 0.6, 2), (2, 0.75, 1), (2, 1.0, 1), (2, 4.5, 0), (64, 10.3, 54)],
-)
-def test_free_cores_count_a_core_busy_from_three_quarters_of_load(cpus, load, free):
-    assert th.free_cores(cpus, load) == free
-
-
-@pytest.mark.parametrize(
-    ("cores", "workers", "free", "expected", "why"),
-    [
-        (2, 1, 2, 2, "shared with 1 data worker)"),  # idle machine: no cap, nothing said
-        (2, 1, 1, 1, "shared with 1 data worker; 1 free by the load average)"),
-        (2, 0, 0, 1, "2 cores (affinity mask); 0 free by the load average)"),  # never below one
-        (16, 2, 40, 14, "16 cores (affinity mask) - 2 data workers)"),
-    ],
-)
-def test_threads_are_capped_by_the_cores_left_free_at_start(cores, workers, free, expected, why):
-    choice = th.choose_threads(cores, workers, {}, 0, free=free)
-    assert choice.threads == expected
-    assert choice.describe().endswith(why)
-
-
-def test_the_cap_never_overrides_an_explicit_choice():
-    assert th.choose_threads(2, 0, {}, config_threads=2, free=0).threads == 2
-    assert th.choose_threads(2, 0, {"OMP_NUM_THREADS": "2"}, free=0).threads == 2
-
-
 def test_an_explicit_environment_variable_wins_over_config_and_cores():
     choice = th.choose_threads(16, 2, {"OMP_NUM_THREADS": "3"}, config_threads=5)
     assert (choice.threads, choice.source) == (3, "environment")
@@ -133,9 +105,7 @@ def test_export_sets_the_variable_once_and_keeps_an_explicit_one(monkeypatch):
     env: dict[str, str] = {}
     choice = th.export_thread_count(num_workers=10_000, config_threads=0, env=env)
     # more workers than cores: they share the cores, so every usable core is a compute thread
-    usable = th.usable_cores()[0]
-    expected = usable if choice.free is None else max(1, min(usable, choice.free))
-    assert choice.source == "cores" and choice.threads == expected
+    assert choice.source == "cores" and choice.threads == th.usable_cores()[0]
     assert env["OMP_NUM_THREADS"] == str(choice.threads)
     # the job later asks for the plan: it is the exported one, not "from the environment"
     assert th.plan_threads(10_000, 0, env) is choice

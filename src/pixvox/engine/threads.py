@@ -12,12 +12,13 @@ processes. The policy, in order:
    their number (share − workers threads); otherwise they run beside the compute threads. A worker
    reading prepared samples is idle most of a step: on the 2-core machine the Quickstart's data wait
    was 0.4% of a step, and 2 compute threads beside its 1 worker took 1.14 s per step against 1.64 s
-   for 1 thread (tools/bench_pretrain.py, 2026-12-02; MinkowskiEngine with patch 0012).
-   Then capped by the cores other work leaves free at start (the machine's CPUs minus its 1-minute
-   load average, a core counting as busy from 0.75): the sparse engine's many short parallel loops
-   stall when one of their threads waits for a busy core. On the 2-core machine beside two other
-   jobs (load 4-5), 6 Quickstart steps took 18 s at 1 thread and 87 s at 2 (34 s with
-   ``OMP_WAIT_POLICY=PASSIVE``). At least 1.
+   for 1 thread (tools/bench_pretrain.py, 2026-12-02; MinkowskiEngine with patch 0012). At least 1.
+
+Cores busy with *other* work are not counted: the sparse engine's short parallel loops stall when a
+thread waits for a busy core (beside two other jobs on the 2-core machine, 6 Quickstart steps took
+18 s at 1 thread and 87 s at 2), but a cap by the load average misjudged back-to-back runs (a run
+started just after another got 1 thread on an idle machine: 2.26 s/step against 1.51 at 2), so on a
+shared machine set ``train.cpu_threads=1`` or ``OMP_NUM_THREADS=1`` yourself.
 
 :func:`export_thread_count` writes the choice to ``OMP_NUM_THREADS`` before torch is imported (an
 OpenMP pool sized earlier keeps its threads); the job calls ``torch.set_num_threads`` with the same
@@ -43,7 +44,6 @@ __all__ = [
     "parse_cgroup_v2_cpu_max",
     "parse_cgroup_v1_quota",
     "plan_threads",
-    "free_cores",
     "export_thread_count",
 ]
 
@@ -58,12 +58,6 @@ class ThreadChoice:
     cores_from: str  #: what limited the cores: "affinity mask", "cgroup CPU quota", "cpu count"
     workers: int  #: DataLoader worker processes of this process
     processes: int = 1  #: training processes on this node sharing the cores
-    free: int | None = None  #: cores other work left free at start (None: not known)
-
-    def own_share(self) -> int:
-        """Threads from the cores and workers alone, before the cap by free cores."""
-        share = max(1, self.cores // max(1, self.processes))
-        return max(1, share - self.workers if share > 2 * self.workers else share)
 
     def describe(self) -> str:
         """One line for the start of a run, e.g. ``compute threads: 14 (16 cores (affinity mask) - 2 data workers)``."""
@@ -76,15 +70,12 @@ class ThreadChoice:
             if self.processes > 1:
                 share += f" / {self.processes} processes"
             workers = f"{self.workers} data worker{'s' if self.workers != 1 else ''}"
-            own = self.own_share()
             if self.workers == 0:
                 why = share
-            elif own == max(1, self.cores // max(1, self.processes)):
+            elif self.threads == max(1, self.cores // max(1, self.processes)):
                 why = f"{share}, shared with {workers}"
             else:
                 why = f"{share} - {workers}"
-            if self.threads < own:
-                why += f"; {self.free} free by the load average"
         return f"compute threads: {self.threads} ({why})"
 
 
@@ -105,10 +96,8 @@ def choose_threads(
     config_threads: int = 0,
     processes: int = 1,
     cores_from: str = "affinity mask",
-    free: int | None = None,
 ) -> ThreadChoice:
-    """The policy above as a pure function of the cores, workers, environment, config value and the
-    cores free at start (:func:`free_cores`; None: no cap)."""
+    """The policy above as a pure function of the cores, workers, environment and config value."""
     raw = env.get(ENV_VAR)
     if raw is not None and raw.strip():
         n = _first_positive_int(raw)
@@ -120,23 +109,9 @@ def choose_threads(
         return ThreadChoice(n, "environment", cores, cores_from, workers, processes)
     if config_threads > 0:
         return ThreadChoice(config_threads, "config", cores, cores_from, workers, processes)
-    choice = ThreadChoice(1, "cores", cores, cores_from, workers, processes, free)
-    threads = choice.own_share()
-    if free is not None:
-        threads = max(1, min(threads, free))
-    return ThreadChoice(threads, "cores", cores, cores_from, workers, processes, free)
-
-
-def free_cores(cpus: int | None = None, load: float | None = None) -> int | None:
-    """The machine's CPUs minus those busy by its 1-minute load average (busy from 0.75); None where
-    the load average is unknown (Windows)."""
-    cpus = (os.cpu_count() or 1) if cpus is None else cpus
-    if load is None:
-        try:
-            load = os.getloadavg()[0]
-        except (AttributeError, OSError):
-            return None
-    return max(0, cpus - math.floor(load + 0.25))
+    share = max(1, cores // max(1, processes))
+    threads = share - workers if share > 2 * workers else share
+    return ThreadChoice(max(1, threads), "cores", cores, cores_from, workers, processes)
 
 
 def parse_cgroup_v2_cpu_max(text: str) -> float | None:
@@ -226,9 +201,7 @@ def plan_threads(
     if _exported is not None and env.get(ENV_VAR) == str(_exported.threads):
         return _exported
     cores, cores_from = usable_cores()
-    return choose_threads(
-        cores, num_workers, env, config_threads, _processes_per_node(env), cores_from, free_cores()
-    )
+    return choose_threads(cores, num_workers, env, config_threads, _processes_per_node(env), cores_from)
 
 
 def export_thread_count(
