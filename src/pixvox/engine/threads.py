@@ -58,6 +58,8 @@ class ThreadChoice:
     cores_from: str  #: what limited the cores: "affinity mask", "cgroup CPU quota", "cpu count"
     workers: int  #: DataLoader worker processes of this process
     processes: int = 1  #: training processes on this node sharing the cores
+    #: source "cores" only: the data workers got cores of their own (threads = share - workers)
+    workers_own_cores: bool = False
 
     def describe(self) -> str:
         """One line for the start of a run, e.g. ``compute threads: 14 (16 cores (affinity mask) - 2 data workers)``."""
@@ -72,10 +74,10 @@ class ThreadChoice:
             workers = f"{self.workers} data worker{'s' if self.workers != 1 else ''}"
             if self.workers == 0:
                 why = share
-            elif self.threads == max(1, self.cores // max(1, self.processes)):
-                why = f"{share}, shared with {workers}"
-            else:
+            elif self.workers_own_cores:
                 why = f"{share} - {workers}"
+            else:
+                why = f"{share}, shared with {workers}"
         return f"compute threads: {self.threads} ({why})"
 
 
@@ -110,8 +112,9 @@ def choose_threads(
     if config_threads > 0:
         return ThreadChoice(config_threads, "config", cores, cores_from, workers, processes)
     share = max(1, cores // max(1, processes))
-    threads = share - workers if share > 2 * workers else share
-    return ThreadChoice(max(1, threads), "cores", cores, cores_from, workers, processes)
+    own = share > 2 * workers
+    threads = share - workers if own else share
+    return ThreadChoice(max(1, threads), "cores", cores, cores_from, workers, processes, own)
 
 
 def parse_cgroup_v2_cpu_max(text: str) -> float | None:

@@ -182,7 +182,8 @@ def prepare_fusions(
     missing = sorted(set(names) - {sample_scene(r.name) for r in full.samples})
     if missing:
         raise MissingDataError(f"{index_file}: no fusion of {missing} could be made (see its 'skipped' list)")
-    chosen = [r.name for r in full.samples if sample_scene(r.name) in set(names)]
+    wanted = set(names)
+    chosen = [r.name for r in full.samples if sample_scene(r.name) in wanted]
     train, held = contiguous_split(chosen, heldout_fraction)
     # the views are named by what they hold, so a run's resolved data.root names its data
     tag = hashlib.sha256(json.dumps([sorted(names), heldout_fraction]).encode()).hexdigest()[:8]
@@ -190,11 +191,12 @@ def prepare_fusions(
     h = write_subset_index(FusionIndex.load(all_root), held, work / "fusions" / f"heldout_{tag}")
     if (frames_per_sample, stride) == (1, 1):
         return FusionSplit(t, h, len(train), len(held))
+    held_names = set(held)
     return _multi_frame_split(
         frames,
         work,
         names,
-        [r for r in full.samples if r.name in set(held)],
+        [r for r in full.samples if r.name in held_names],
         h,
         voxel_size=voxel_size,
         depth_max=depth_max,
