@@ -55,6 +55,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         metavar="KEY=VALUE",
         help="override every arm's pretraining config",
     )
+    p.add_argument(
+        "--jobs",
+        type=int,
+        help="training runs side by side (default 0: the usable cores, as each run uses 1 thread)",
+    )
     p.add_argument("--out-dir", help=f"runs, prepared data and logs (default {d.out_dir})")
     p.add_argument("--docs-dir", default="docs", help="where transfer.md/json and images/transfer.png go")
     p.add_argument(

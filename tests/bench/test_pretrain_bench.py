@@ -94,3 +94,24 @@ def test_missing_data_names_the_command(tmp_path):
                 str(tmp_path / "x.json"),
             ]
         )
+
+
+def test_the_reported_threads_are_the_jobs_not_the_callers(tiny_fusions, tmp_path, monkeypatch):
+    import torch
+
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    overrides = [*tiny_overrides(tiny_fusions, tmp_path, "ignored"), "train.cpu_threads=1"]
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        result = bench.main(
+            [CONFIG, *overrides, "--steps", "1", "--warmup", "1", "--json", str(tmp_path / "b.json")]
+        )
+    finally:
+        torch.set_num_threads(before)
+    # the job ran at 1 thread and restored the caller's 2 afterwards; the report names the job's
+    assert result["threads"] == 1
+    assert "train.cpu_threads=1" in result["threads_rule"]

@@ -41,6 +41,7 @@ from typing import Any
 import torch
 
 from pixvox.engine import timing
+from pixvox.engine.threads import plan_threads
 from pixvox.io.atomic import atomic_write_json
 
 DEFAULT_CONFIG = "configs/pretrain/quickstart.yaml"
@@ -230,12 +231,15 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     names += [n for s in steps for n in s if n not in names and n != "step"]
     names = list(dict.fromkeys(names))
     step_s = [s["step"] for s in steps]
+    # the job's own choice (it sets torch's thread count for the run and restores it after)
+    threads = plan_threads(cfg.train.num_workers, cfg.train.cpu_threads)
     median_step = statistics.median(step_s)
     result: dict[str, Any] = {
         "config": a.config,
         "overrides": list(a.overrides),
         "device": "cuda: " + torch.cuda.get_device_name() if cuda else f"cpu: {os.cpu_count()} logical CPUs",
-        "threads": torch.get_num_threads(),
+        "threads": threads.threads,
+        "threads_rule": threads.describe(),
         "omp_num_threads_env": os.environ.get("OMP_NUM_THREADS"),
         "num_workers": cfg.train.num_workers,
         "batch_size": cfg.train.batch_size,

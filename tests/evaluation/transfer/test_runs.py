@@ -106,3 +106,57 @@ def test_a_multi_frame_arm_is_scored_on_the_same_single_frame_heldout_pixels(tin
     assert got["samples"] == ref["samples"] == 2
     assert (got["pairs"], got["chance"]) == (ref["pairs"], ref["chance"])
     assert 0 <= got["top1"] <= 1
+
+
+def test_runs_side_by_side_equal_the_same_runs_in_this_process(tiny_fusions, tmp_path):
+    """``--jobs 2`` must give the benchmark exactly the runs a sequential benchmark makes: the same
+    run folders (config hash) and bit-identical weights, from two spawned worker processes."""
+    import torch
+
+    from pixvox.engine.checkpoint import latest_checkpoint
+    from pixvox.evaluation.transfer.pool import run_side_by_side
+
+    arm = load_arm("ppkt", ARMS)
+    seeds = (0, 1)
+    here = [
+        pretrain_run(
+            arm_config(arm, s, _overrides(tiny_fusions)), tmp_path / "here", "ppkt", tmp_path / "h.log"
+        )
+        for s in seeds
+    ]
+    tasks = [
+        (
+            pretrain_run,
+            (arm_config(arm, s, _overrides(tiny_fusions)), tmp_path / "side", "ppkt", tmp_path / f"{s}.log"),
+        )
+        for s in seeds
+    ]
+    done: list[int] = []
+    side = run_side_by_side(tasks, 2, on_done=lambda i, _r: done.append(i), log_file=tmp_path / "t.log")
+    assert sorted(done) == [0, 1]
+    for (d1, _, r1), (d2, s2, r2) in zip(here, side):
+        assert not r1 and not r2 and d1.name == d2.name and s2["steps"] == 2
+        a = torch.load(latest_checkpoint(d1 / "checkpoints"), weights_only=True)["model"]
+        b = torch.load(latest_checkpoint(d2 / "checkpoints"), weights_only=True)["model"]
+        assert a.keys() == b.keys()
+        for k in a:
+            assert torch.equal(a[k], b[k]), k
+    # the two seeds did train different networks (the comparison above can fail)
+    w0 = torch.load(latest_checkpoint(here[0][0] / "checkpoints"), weights_only=True)["model"]
+    w1 = torch.load(latest_checkpoint(here[1][0] / "checkpoints"), weights_only=True)["model"]
+    assert any(not torch.equal(w0[k], w1[k]) for k in w0 if w0[k].is_floating_point())
+    # the finished runs are what the benchmark's loop then finds
+    again = pretrain_run(
+        arm_config(arm, 0, _overrides(tiny_fusions)), tmp_path / "side", "ppkt", tmp_path / "x.log"
+    )
+    assert again[2] and again[0] == side[0][0]
+
+
+def test_a_failing_run_side_by_side_is_raised_here():
+    import operator
+
+    from pixvox.evaluation.transfer.pool import run_side_by_side
+
+    assert run_side_by_side([(operator.add, (1, 2)), (operator.mul, (3, 4))], 2) == [3, 12]
+    with pytest.raises(ZeroDivisionError):
+        run_side_by_side([(operator.add, (1, 2)), (operator.truediv, (1, 0))], 2)

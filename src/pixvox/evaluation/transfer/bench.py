@@ -21,11 +21,13 @@ from typing import Any
 import numpy as np
 
 from pixvox.config import PretrainConfig, to_dict
+from pixvox.engine.threads import usable_cores
 from pixvox.evaluation.metrics import SegmentationMetrics
 from pixvox.evaluation.transfer import arms as arms_mod
 from pixvox.evaluation.transfer.data import check_disjoint, prepare_fusions, prepare_rooms, room_name
 from pixvox.evaluation.transfer.features import RoomFeatures, build_arm_student, room_features
 from pixvox.evaluation.transfer.finetune import finetune_config, finetune_run
+from pixvox.evaluation.transfer.pool import run_side_by_side
 from pixvox.evaluation.transfer.probe import class_counts, fit_linear_probe
 from pixvox.evaluation.transfer.retrieval import has_retrieval, heldout_retrieval
 
@@ -76,6 +78,8 @@ class BenchOptions:
     #: ``key=value`` overrides of every arm's pretraining config (an ablation: compare its report
     #: with the plain run's; the runs are cached apart, their configs differ)
     overrides: list[str] = field(default_factory=list)
+    #: training runs side by side (:mod:`.pool`; 0 = the usable cores / each run's train.cpu_threads)
+    jobs: int = 0
     quick: bool = False
 
 
@@ -173,10 +177,22 @@ def run_bench(opts: BenchOptions) -> dict[str, Any]:
     pretrain_seeds = {a: list(opts.seeds) for a in arms}
     if PRODUCT in arms:  # each fine-tuning seed starts from its own pretraining run
         pretrain_seeds[PRODUCT] = sorted(set(opts.seeds) | set(opts.finetune_seeds))
+
+    def arm_cfg(name: str, seed: int) -> PretrainConfig:
+        return arms_mod.arm_config(arms[name], seed, [f"data.root={splits[layouts[name]].train}", *overrides])
+
+    jobs = opts.jobs or max(1, usable_cores()[0] // max(1, base.train.cpu_threads))
+    todo = [(n, s) for n, arm in arms.items() if arm.options.pretrain for s in pretrain_seeds[n]]
+    _run_pending(
+        t0,
+        [(arms_mod.pretrain_run, (arm_cfg(n, s), runs, n, logs / f"{n}_s{s}.log")) for n, s in todo],
+        [f"{n} seed {s}: pretrained" for n, s in todo],
+        jobs,
+        out,
+    )
     for name, arm in arms.items():
         for seed in pretrain_seeds[name]:
-            root = f"data.root={splits[layouts[name]].train}"
-            cfg = arms_mod.arm_config(arm, seed, [root, *overrides])
+            cfg = arm_cfg(name, seed)
             run_dir = None
             if arm.options.pretrain:
                 run_dir, summary, reused = arms_mod.pretrain_run(
@@ -207,39 +223,53 @@ def run_bench(opts: BenchOptions) -> dict[str, Any]:
                 )
     if PRODUCT in arms and opts.finetune_budgets:
         recipe = Path(opts.finetune_recipe)
-        for budget in opts.finetune_budgets:
-            for seed in opts.finetune_seeds:
-                for init in ("scratch", PRODUCT):
-                    ckpt = ppkt_runs.get(seed) if init == PRODUCT else None
-                    mode = "scratch" if init == "scratch" else "pretrained"
-                    cfg = finetune_config(
-                        recipe,
-                        mode,
-                        budget,
-                        seed,
-                        opts.finetune_steps,
-                        rooms.root,
-                        train,
-                        test,
-                        ckpt,
-                        opts.curve_points,
-                    )
-                    summary, curve, reused = finetune_run(cfg, runs / "finetune", logs / "finetune.log")
-                    result["finetune"].append(
-                        {
-                            "init": init,
-                            "budget": budget,
-                            "seed": seed,
-                            "miou": summary["miou"],
-                            "curve": curve,
-                        }
-                    )
-                    _say(
-                        t0,
-                        f"fine-tune {init} {budget} points seed {seed}: mIoU {100 * summary['miou']:.1f}{' (reused)' if reused else ''}",
-                    )
+        plan = [
+            (budget, seed, init)
+            for budget in opts.finetune_budgets
+            for seed in opts.finetune_seeds
+            for init in ("scratch", PRODUCT)
+        ]
+        ft_cfgs = [
+            finetune_config(
+                recipe,
+                "scratch" if init == "scratch" else "pretrained",
+                budget,
+                seed,
+                opts.finetune_steps,
+                rooms.root,
+                train,
+                test,
+                ppkt_runs.get(seed) if init == PRODUCT else None,
+                opts.curve_points,
+            )
+            for budget, seed, init in plan
+        ]
+        ft_logs = [logs / "finetune" / f"{init}_b{budget}_s{seed}.log" for budget, seed, init in plan]
+        _run_pending(
+            t0,
+            [(finetune_run, (c, runs / "finetune", log)) for c, log in zip(ft_cfgs, ft_logs)],
+            [f"fine-tune {init} {budget} points seed {seed}: done" for budget, seed, init in plan],
+            jobs,
+            out,
+        )
+        for (budget, seed, init), cfg, log in zip(plan, ft_cfgs, ft_logs):
+            summary, curve, reused = finetune_run(cfg, runs / "finetune", log)
+            result["finetune"].append(
+                {
+                    "init": init,
+                    "budget": budget,
+                    "seed": seed,
+                    "miou": summary["miou"],
+                    "curve": curve,
+                }
+            )
+            _say(
+                t0,
+                f"fine-tune {init} {budget} points seed {seed}: mIoU {100 * summary['miou']:.1f}{' (reused)' if reused else ''}",
+            )
     result["config"] = {
         **asdict(opts),
+        "jobs": jobs,
         "arms": arm_list,
         "pretrain_fusions": {"train": split.num_train, "heldout": split.num_heldout},
         #: per arm: frames per fusion, stride, and the number of its pretraining fusions
@@ -257,6 +287,16 @@ def run_bench(opts: BenchOptions) -> dict[str, Any]:
         "cores": os.cpu_count(),
     }
     return result
+
+
+def _run_pending(t0: float, tasks: list, labels: list[str], jobs: int, out: Path) -> None:
+    """With ``jobs`` > 1, run ``tasks`` (training runs cached by config) side by side first, so the
+    sequential loop after it finds them finished; with 1 the loop runs them itself."""
+    if jobs > 1 and len(tasks) > 1:
+        _say(t0, f"{len(tasks)} runs, {jobs} side by side (finished ones are reused)")
+        run_side_by_side(
+            tasks, jobs, on_done=lambda i, _r: _say(t0, labels[i]), log_file=out / "transfer.log"
+        )
 
 
 def frames_layout(cfg: PretrainConfig) -> tuple[int, int]:

@@ -1,0 +1,77 @@
+"""Run the benchmark's independent training runs side by side (``--jobs N``).
+
+Every pretraining run (and every fine-tuning run) of the benchmark is cached by its resolved config
+(:mod:`.arms`), so running them first in ``N`` worker processes and then letting the benchmark's own
+loop find them finished gives exactly the results of a sequential run: each job is seeded by its
+config and runs with its own ``train.cpu_threads`` (1 in ``configs/transfer/base.yaml``). On a 2-core
+machine two single-thread runs side by side use both cores, where one run leaves one idle.
+
+Workers are started with ``spawn`` (no fork of a process that already holds OpenMP threads) and
+inherit the environment, ``OMP_NUM_THREADS`` included. Their log records go to ``log_file`` (the
+benchmark's ``transfer.log``): a job configures logging only where nothing has, and a worker runs
+several jobs, so it must not bind its handler to the first job's redirected stdout.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
+from pathlib import Path
+from typing import Any
+
+__all__ = ["run_side_by_side"]
+
+Task = tuple[Callable[..., Any], tuple[Any, ...]]
+
+
+def _init_worker(log_file: str | None) -> None:
+    if log_file is not None:
+        logging.basicConfig(
+            level=logging.INFO, filename=log_file, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        )
+
+
+def run_side_by_side(
+    tasks: Sequence[Task],
+    jobs: int,
+    on_done: Callable[[int, Any], None] | None = None,
+    log_file: Path | None = None,
+) -> list[Any]:
+    """Call ``fn(*args)`` for every ``(fn, args)`` of ``tasks`` in ``jobs`` processes; results in order.
+
+    ``fn`` must be importable (a module-level function) and its arguments picklable. ``on_done(i,
+    result)`` is called in this process as task ``i`` finishes. The first failure cancels the tasks not
+    yet started and is raised here (the finished runs stay cached, so a rerun continues).
+    ``jobs <= 1`` runs the tasks here, one after another.
+    """
+    results: list[Any] = [None] * len(tasks)
+    if jobs <= 1 or len(tasks) <= 1:
+        for i, (fn, args) in enumerate(tasks):
+            results[i] = fn(*args)
+            if on_done is not None:
+                on_done(i, results[i])
+        return results
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(
+        max_workers=min(jobs, len(tasks)),
+        mp_context=ctx,
+        initializer=_init_worker,
+        initargs=(str(log_file) if log_file is not None else None,),
+    ) as pool:
+        futures = {pool.submit(fn, *args): i for i, (fn, args) in enumerate(tasks)}
+        pending = set(futures)
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_EXCEPTION)
+            for fut in done:
+                err = fut.exception()
+                if err is not None:
+                    for other in pending:
+                        other.cancel()
+                    raise err
+                i = futures[fut]
+                results[i] = fut.result()
+                if on_done is not None:
+                    on_done(i, results[i])
+    return results
