@@ -27,6 +27,11 @@ Task = tuple[Callable[..., Any], tuple[Any, ...]]
 
 
 def _init_worker(log_file: str | None) -> None:
+    # A spawned worker starts with the spawn method as its default, so a job's DataLoader would
+    # pickle its collate function (a bound method of the job, model hooks and all) for its workers;
+    # the sequential benchmark's jobs fork them, and so do these.
+    if "fork" in multiprocessing.get_all_start_methods():
+        multiprocessing.set_start_method("fork", force=True)
     if log_file is not None:
         logging.basicConfig(
             level=logging.INFO, filename=log_file, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
