@@ -125,10 +125,16 @@ def test_a_change_at_another_step_budget_is_compared_with_the_plain_row_of_that_
     from pixvox.evaluation.transfer import ablation
 
     main = _result()  # 3 steps
+    main["config"]["quick"] = False
     longer = _result()
     longer["config"]["steps"] = 50
     plain = ablation.ablation_row("50 steps", "c1", longer, main)
-    assert plain["reference"] == "main run"  # nothing else at 50 steps: the budget is the change
+    # nothing else at 50 steps: the budget is the change; the label says which main run it was
+    assert plain["reference"] == "main run, 3 steps"
+    main["config"]["quick"] = True
+    assert (
+        ablation.ablation_row("50 steps", "c1", longer, main)["reference"] == "main run, quick mode, 3 steps"
+    )
     changed = _result()
     changed["config"].update(steps=50, overrides=["teacher.head=linear"])
     for r in changed["probe"]:

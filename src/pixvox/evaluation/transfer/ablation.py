@@ -72,7 +72,7 @@ def ablation_row(
 def reference(row: dict, baseline: dict[str, Any] | None, rows: Sequence[dict]) -> tuple[str, dict] | None:
     """(name, per-seed ppkt probe mIoU) of the run ``row`` is compared with (see the module doc)."""
     if baseline is not None and baseline["config"]["steps"] == row["steps"]:
-        return "main run", per_seed(baseline["probe"], "arm", arm="ppkt")
+        return main_run_label(baseline), per_seed(baseline["probe"], "arm", arm="ppkt")
     for r in rows:
         if (
             r["name"] != row["name"]
@@ -82,8 +82,15 @@ def reference(row: dict, baseline: dict[str, Any] | None, rows: Sequence[dict]) 
         ):
             return r["name"], {int(k): v for k, v in r["ppkt_per_seed"].items()}
     if baseline is not None:  # no plain run at this budget: the budget itself is (part of) the change
-        return "main run", per_seed(baseline["probe"], "arm", arm="ppkt")
+        return main_run_label(baseline), per_seed(baseline["probe"], "arm", arm="ppkt")
     return None
+
+
+def main_run_label(baseline: dict[str, Any]) -> str:
+    """Names the main run a row was compared with, so the row stays readable after a new main run."""
+    c = baseline["config"]
+    mode = "quick mode, " if c.get("quick") else ""
+    return f"main run, {mode}{c['steps']} steps"
 
 
 def kept(row: dict) -> bool:
