@@ -157,3 +157,17 @@ def test_a_failing_run_side_by_side_is_raised_here():
     assert run_side_by_side([(operator.add, (1, 2)), (operator.mul, (3, 4))], 2) == [3, 12]
     with pytest.raises(ZeroDivisionError):
         run_side_by_side([(operator.add, (1, 2)), (operator.truediv, (1, 0))], 2)
+
+
+def test_each_run_is_reported_as_it_finishes_not_when_all_have():
+    import time
+
+    from pixvox.evaluation.transfer.pool import run_side_by_side
+
+    seen: dict[int, float] = {}
+    run_side_by_side(
+        [(time.sleep, (0.1,)), (time.sleep, (3.0,))],
+        2,
+        on_done=lambda i, _r: seen.setdefault(i, time.monotonic()),
+    )
+    assert seen[1] - seen[0] > 2.0  # the short task's line came while the long one still ran
