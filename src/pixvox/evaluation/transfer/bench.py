@@ -175,7 +175,7 @@ def run_bench(opts: BenchOptions) -> dict[str, Any]:
     runs, logs = out / "runs", out / "logs"
     ppkt_runs: dict[int, Path] = {}
     pretrain_seeds = {a: list(opts.seeds) for a in arms}
-    if PRODUCT in arms:  # each fine-tuning seed starts from its own pretraining run
+    if PRODUCT in arms and opts.finetune_budgets:  # each fine-tuning seed starts from its own run
         pretrain_seeds[PRODUCT] = sorted(set(opts.seeds) | set(opts.finetune_seeds))
 
     def arm_cfg(name: str, seed: int) -> PretrainConfig:
