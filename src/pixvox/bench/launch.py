@@ -78,9 +78,9 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     repo = Path(args.repo).resolve()
     run_dir = repo / "outputs" / "bench_launch"
-    command = quickstart_command(args.max_steps)
     if args.max_steps < 1:
         ap.error("--max-steps must be at least 1")
+    command = quickstart_command(args.max_steps)
     # first launch: data prepared, caches warm; not measured
     time_launch(repo, quickstart_command(1))
     rows = []

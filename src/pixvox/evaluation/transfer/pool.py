@@ -48,19 +48,13 @@ def run_side_by_side(
 
     ``fn`` must be importable (a module-level function) and its arguments picklable. ``on_done(i,
     result)`` is called in this process as task ``i`` finishes. The first failure cancels the tasks not
-    yet started and is raised here (the finished runs stay cached, so a rerun continues).
-    ``jobs <= 1`` runs the tasks here, one after another.
+    yet started and is raised here (the finished runs stay cached, so a rerun continues). Running
+    one at a time is the caller's own loop, not this function's job.
     """
     results: list[Any] = [None] * len(tasks)
-    if jobs <= 1 or len(tasks) <= 1:
-        for i, (fn, args) in enumerate(tasks):
-            results[i] = fn(*args)
-            if on_done is not None:
-                on_done(i, results[i])
-        return results
     ctx = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(
-        max_workers=min(jobs, len(tasks)),
+        max_workers=max(1, min(jobs, len(tasks))),
         mp_context=ctx,
         initializer=_init_worker,
         initargs=(str(log_file) if log_file is not None else None,),
@@ -72,8 +66,7 @@ def run_side_by_side(
             for fut in done:
                 err = fut.exception()
                 if err is not None:
-                    for other in pending:
-                        other.cancel()
+                    pool.shutdown(wait=False, cancel_futures=True)
                     raise err
                 i = futures[fut]
                 results[i] = fut.result()
