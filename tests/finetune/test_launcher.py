@@ -79,7 +79,10 @@ def test_dataset_names_pick_configs_and_pass_overrides(tmp_path):
     assert r.returncode == 2 and "scannet_points20" in r.stderr  # lists the datasets it knows
     env2 = dict(env, NGPUS="2")
     r = _run(repo, env2, "scannet")
-    assert r.stdout.splitlines()[0] == "python tools/finetune_seg.py --prepare-data configs/finetune/scannet.yaml"
+    assert (
+        r.stdout.splitlines()[0]
+        == "python tools/finetune_seg.py --prepare-data configs/finetune/scannet.yaml"
+    )
     assert r.stdout.splitlines()[-1].startswith("torchrun --nnodes=1 --nproc-per-node=2")
 
 
@@ -100,7 +103,9 @@ def _visible_gpus(tmp_path: Path, env: dict, smi_lines: int | None) -> str:
     py.chmod(0o755)
     script = f"source {REPO / 'tools/launch.sh'}; pixvox_visible_gpus"
     path = f"{bin_dir}:/usr/bin:/bin"
-    r = subprocess.run(["bash", "-c", script], env={**env, "PATH": path}, capture_output=True, text=True, timeout=30)
+    r = subprocess.run(
+        ["bash", "-c", script], env={**env, "PATH": path}, capture_output=True, text=True, timeout=30
+    )
     assert r.returncode == 0, r.stderr
     return r.stdout.strip()
 
