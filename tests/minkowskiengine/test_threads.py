@@ -1,6 +1,7 @@
-"""CPU threading of the patched engine: the thread count stays the user's, and the parallel
-convolution kernels (patch 0012) give the float64 dense reference, the same at 1 and 2 threads, with
-repeats bit-identical at 1 thread and equal to rounding at 2.
+"""CPU threading of the patched engine: the thread count stays the user's, the kernel map (patch
+0013) holds a brute-force neighbour search's pairs in the same order at 1 and 2 threads, and the
+parallel convolution kernels (patch 0012) give the float64 dense reference at 1 and 2 threads, with
+repeats bit-identical at both.
 
 The inputs are large enough (~9k voxels, 8 channels) to take the kernels' parallel path, which small
 layers skip.
@@ -101,9 +102,9 @@ def test_parallel_convolution_matches_the_dense_reference(seed, transpose):
 
 
 def test_parallel_convolution_repeats(seed):
-    """One thread: bit-identical repeats. Two threads: repeats agree to float64 rounding, not bit for
-    bit (measured up to 2e-13 on the weight gradient: which BLAS block a row falls in moves between
-    runs, and with it the rounding of that row's products)."""
+    """Bit-identical repeats at 1 and at 2 threads. (Before patch 0013, repeats at 2 threads differed
+    in the last bits of the weight gradient: the kernel map's pair order followed the threads'
+    timing, and with it which rows each thread's partial sum held.)"""
     threads = torch.get_num_threads()
     try:
         args = _input(seed, channels=8)
@@ -112,9 +113,44 @@ def test_parallel_convolution_repeats(seed):
             for _ in range(2):
                 again = _engine(*args, threads=t)
                 for a, b, what in zip(first, again, ("forward", "input gradient", "weight gradient")):
-                    if t == 1:
-                        assert torch.equal(a, b), f"{what} at 1 thread"
-                    else:
-                        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12, msg=f"{what} at 2 threads")
+                    assert torch.equal(a, b), f"{what} at {t} thread(s)"
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _brute_force_pairs(coords: torch.Tensor) -> dict[int, set[tuple[int, int]]]:
+    """{offset index: {(input row, output row)}} of a stride-1, size-3 kernel on ``coords`` [N, 4],
+    by a dictionary lookup of every output point's 27 neighbours (offset index x-fastest)."""
+    row_of = {tuple(c): i for i, c in enumerate(coords[:, 1:].tolist())}
+    pairs: dict[int, set[tuple[int, int]]] = {k: set() for k in range(27)}
+    for out_row, (x, y, z) in enumerate(coords[:, 1:].tolist()):
+        for k in range(27):
+            dx, dy, dz = k % 3 - 1, (k // 3) % 3 - 1, k // 9 - 1
+            in_row = row_of.get((x + dx, y + dy, z + dz))
+            if in_row is not None:
+                pairs[k].add((in_row, out_row))
+    return pairs
+
+
+def test_kernel_map_is_the_same_at_1_and_2_threads(seed):
+    """Every offset's pairs are the brute-force neighbour pairs, listed in the same order at 1 and 2
+    threads (patch 0013 joins per-chunk lists in chunk order instead of claiming slots with a
+    shared atomic counter)."""
+    threads = torch.get_num_threads()
+    coords = _input(seed, channels=1)[0]
+    expected = _brute_force_pairs(coords)
+    try:
+        maps = {}
+        for t in (1, 2):
+            torch.set_num_threads(t)
+            x = ME.SparseTensor(torch.ones(len(coords), 1), coordinates=coords)
+            m = x.coordinate_manager.kernel_map(x.coordinate_map_key, x.coordinate_map_key, kernel_size=3)
+            maps[t] = {int(k): v.long() for k, v in m.items()}
+            got = {k: set(map(tuple, v.T.tolist())) for k, v in maps[t].items()}
+            nonempty = {k: p for k, p in expected.items() if p}
+            assert got == nonempty, f"kernel map at {t} thread(s) differs from the brute-force pairs"
+        assert maps[1].keys() == maps[2].keys()
+        for k in maps[1]:
+            assert torch.equal(maps[1][k], maps[2][k]), f"offset {k}: pair order differs between 1 and 2 threads"
     finally:
         torch.set_num_threads(threads)
