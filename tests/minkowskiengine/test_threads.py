@@ -151,6 +151,8 @@ def test_kernel_map_is_the_same_at_1_and_2_threads(seed):
             assert got == nonempty, f"kernel map at {t} thread(s) differs from the brute-force pairs"
         assert maps[1].keys() == maps[2].keys()
         for k in maps[1]:
-            assert torch.equal(maps[1][k], maps[2][k]), f"offset {k}: pair order differs between 1 and 2 threads"
+            assert torch.equal(maps[1][k], maps[2][k]), (
+                f"offset {k}: pair order differs between 1 and 2 threads"
+            )
     finally:
         torch.set_num_threads(threads)
