@@ -106,8 +106,14 @@ def test_an_ablation_row_is_compared_with_the_main_run_by_seed(tmp_path):
     assert d["mean"] == pytest.approx(0.051) and d["low"] > 0 and ablation.kept(row)
     ablation.save_row(tmp_path, row)
     ablation.save_row(tmp_path, {**row, "name": "same again", "ppkt_minus_baseline_ppkt": None})
+    made = json.loads((tmp_path / "transfer.json").read_text())["date"]
+    assert made and f"on {made} UTC" in (tmp_path / "transfer.md").read_text()
+    (tmp_path / "transfer.json").write_text(
+        json.dumps({**json.loads((tmp_path / "transfer.json").read_text()), "date": "2001-02-03 04:05"})
+    )
     rerender(tmp_path)
     md = (tmp_path / "transfer.md").read_text()
+    assert "on 2001-02-03 04:05 UTC" in md  # the main run's date, not the time of the rerender
     assert "| tau 0.1 (`loss.terms.ppkt.temperature=0.1`) |" in md and "| kept |" in md
     assert "| same again" in md and "| dropped |" in md
 
