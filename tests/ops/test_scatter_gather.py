@@ -52,6 +52,28 @@ def test_scatter_lower_precision_within_rounding(gen, device, reduce, dtype):
     assert bool(((got.cpu().double() - want).abs() <= tolerance).all())
 
 
+@pytest.mark.parametrize("reduce", REDUCES)
+def test_scatter_counts_and_values_with_several_chunks(gen, reduce):
+    """Large enough (P x C >= 2^16) for one pixel chunk per thread, so at 2 threads every voxel is
+    reduced by the thread that owns it: the counts and values equal the float64 reference at 1 and
+    2 threads, empty voxels included."""
+    index = random_index(gen, 20000, 3000, unused=50)
+    feats = torch.randn(20000, 8, generator=gen, dtype=torch.float64)
+    want, want_counts = ref.scatter_to_voxels_reference(feats, index, 3000, reduce)
+    threads = torch.get_num_threads()
+    try:
+        for n in (1, 2):
+            torch.set_num_threads(n)
+            got = ops.scatter_to_voxels(feats, index, 3000, reduce)
+            assert torch.equal(got.counts, want_counts), f"counts at {n} thread(s)"
+            torch.testing.assert_close(
+                got.features, want, rtol=1e-13, atol=1e-13, msg=f"values at {n} thread(s)"
+            )
+            assert bool((got.features[-50:] == 0).all())
+    finally:
+        torch.set_num_threads(threads)
+
+
 def test_scatter_sum_is_in_pixel_order_for_any_thread_count(gen):
     """Bitwise equal to a sequential float32 sum in pixel order, with 1 or 2 threads."""
     pixels, voxels, channels = 40000, 3, 4  # enough work for one voxel range per thread
