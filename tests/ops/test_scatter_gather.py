@@ -75,8 +75,9 @@ def test_scatter_counts_and_values_with_several_chunks(gen, reduce):
 
 
 def test_scatter_sum_is_in_pixel_order_for_any_thread_count(gen):
-    """Bitwise equal to a sequential float32 sum in pixel order, with 1 or 2 threads."""
-    pixels, voxels, channels = 40000, 3, 4  # enough work for one voxel range per thread
+    """Bitwise equal to a sequential float32 sum in pixel order, with 1 to 4 threads (as many pixel
+    chunks, so a voxel's pixels lie in up to 4 of them)."""
+    pixels, voxels, channels = 40000, 5, 4  # enough work for one pixel chunk per thread
     index = random_index(gen, pixels, voxels)
     feats = (torch.randn(pixels, channels, generator=gen) * 10).float()
     f, idx = feats.numpy(), index.numpy()
@@ -87,7 +88,7 @@ def test_scatter_sum_is_in_pixel_order_for_any_thread_count(gen):
     want_mean = want_sum / np.bincount(idx[idx >= 0], minlength=voxels)[:, None].astype(np.float32)
     threads = torch.get_num_threads()
     try:
-        for n in sorted({1, 2, threads}):
+        for n in sorted({1, 2, 3, 4, threads}):
             torch.set_num_threads(n)
             assert np.array_equal(
                 ops.scatter_to_voxels(feats, index, voxels, "sum").features.numpy(), want_sum
