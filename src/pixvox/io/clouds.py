@@ -20,7 +20,6 @@ Writers: :func:`write_cloud` (atomic) and :class:`CloudIndex` ``.add(...)`` / ``
 
 from __future__ import annotations
 
-import json
 import os
 import zipfile
 from dataclasses import dataclass, field
@@ -31,6 +30,7 @@ import numpy as np
 
 from pixvox.errors import UserError
 from pixvox.io.atomic import atomic_save_npz, atomic_write_json, sha256_file
+from pixvox.io.index_json import read_index_json
 
 FORMAT = "pixvox.labeled_clouds"
 VERSION = 1
@@ -241,20 +241,13 @@ class CloudIndex:
         """Read and validate ``<root>/index.json``."""
         root = Path(root)
         p = root / INDEX_JSON
-        if not p.is_file():
-            raise CloudFormatError(
-                f"{p}: missing; the labeled clouds are absent or incomplete (run python -m pixvox.prep <dataset>)"
-            )
-        try:
-            d = json.loads(p.read_text())
-        except json.JSONDecodeError as err:
-            raise CloudFormatError(f"{p}: not valid JSON ({err})") from err
-        if d.get("format") != FORMAT:
-            raise CloudFormatError(f"{p}: format is {d.get('format')!r}, expected {FORMAT!r}")
-        if d.get("version") != VERSION:
-            raise CloudFormatError(
-                f"{p}: version {d.get('version')} is not supported (this pixvox reads {VERSION})"
-            )
+        d = read_index_json(
+            p,
+            FORMAT,
+            VERSION,
+            CloudFormatError,
+            "the labeled clouds are absent or incomplete (run python -m pixvox.prep <dataset>)",
+        )
         try:
             names = [str(c) for c in d["class_names"]]
             scenes = [

@@ -18,7 +18,6 @@ Every reader error is a :class:`FusionFormatError` naming the file and the fix.
 
 from __future__ import annotations
 
-import json
 import os
 import zipfile
 from dataclasses import dataclass, field
@@ -29,6 +28,7 @@ import numpy as np
 
 from pixvox.errors import UserError
 from pixvox.io.atomic import atomic_save_npz, atomic_write_json, sha256_file
+from pixvox.io.index_json import read_index_json
 
 FORMAT = "pixvox.fusions"
 VERSION = 1
@@ -291,20 +291,13 @@ class FusionIndex:
         """Read and validate ``<root>/index.json``."""
         root = Path(root)
         p = root / INDEX_JSON
-        if not p.is_file():
-            raise FusionFormatError(
-                f"{p}: missing; the fusion dataset is absent or incomplete (run python -m pixvox.prep fusions)"
-            )
-        try:
-            d = json.loads(p.read_text())
-        except json.JSONDecodeError as err:
-            raise FusionFormatError(f"{p}: not valid JSON ({err})") from err
-        if d.get("format") != FORMAT:
-            raise FusionFormatError(f"{p}: format is {d.get('format')!r}, expected {FORMAT!r}")
-        if d.get("version") != VERSION:
-            raise FusionFormatError(
-                f"{p}: version {d.get('version')} is not supported (this pixvox reads {VERSION})"
-            )
+        d = read_index_json(
+            p,
+            FORMAT,
+            VERSION,
+            FusionFormatError,
+            "the fusion dataset is absent or incomplete (run python -m pixvox.prep fusions)",
+        )
         try:
             samples = [
                 FusionRecord(
