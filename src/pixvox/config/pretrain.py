@@ -122,6 +122,16 @@ class TeacherConfig:
     #: the trainable 2D side: fpn (FPN + upsampling projection + 1x1 head) or linear (one 1x1
     #: projection of the deepest frozen stage, upsampled: the teacher's features, linearly mapped)
     head: Literal["fpn", "linear"] = "fpn"
+    #: with head=linear: the frozen stage it projects, an index into the backbone's stages (-1: the
+    #: deepest; EfficientNet-Lite and ResNet: 0..3 at strides 4, 8, 16, 32)
+    linear_stage: int = -1
+
+    def __post_init__(self) -> None:
+        check(
+            self.head == "linear" or self.linear_stage == -1,
+            "teacher.linear_stage",
+            "picks the stage of the linear head; set teacher.head=linear or leave it at -1",
+        )
 
 
 #: Shorthand keys of configs written before ``loss.terms``: key → (objective, option of its term).

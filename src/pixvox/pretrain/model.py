@@ -40,6 +40,7 @@ class PretrainNet(nn.Module):
                 out_dim=cfg.loss.embed_dim,
                 fpn_channels=cfg.teacher.fpn_channels,
                 head=cfg.teacher.head,
+                linear_stage=cfg.teacher.linear_stage,
             )
             if needs_teacher(cfg)
             else None

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 
 import pytest
+import yaml
 
-from pixvox.config import ConfigError, PretrainConfig, load_config
-from pixvox.evaluation.transfer.arms import arm_config, arm_names, config_hash, load_arm
+from pixvox.config import ConfigError, PretrainConfig, load_config, to_dict
+from pixvox.evaluation.transfer.arms import arm_config, arm_names, config_hash, finished, load_arm
 
 REPO_ARMS = Path(__file__).resolve().parents[3] / "configs" / "transfer"
 REPO_PRETRAIN = REPO_ARMS.parent / "pretrain"
@@ -58,3 +61,26 @@ def test_unknown_transfer_key_and_unknown_arm_are_errors(tmp_path):
         load_arm("odd", tmp_path)
     with pytest.raises(ConfigError, match="nope"):
         load_arm("nope", tmp_path)
+
+
+def test_a_key_added_later_at_its_default_keeps_the_runs_cached_before_it(tmp_path):
+    """A run made before ``teacher.linear_stage`` existed (its config.yaml lacks the key) keeps its
+    hash and is reused at the default; another value is another run."""
+    arm = load_arm("ppkt", REPO_ARMS)
+    cfg = arm_config(arm, 0, ["teacher.head=linear"])
+    before = to_dict(cfg)
+    del before["teacher"]["linear_stage"]
+    old = dict(
+        before, experiment={k: v for k, v in before["experiment"].items() if k not in ("name", "output_root")}
+    )
+    old_hash = hashlib.sha256(yaml.safe_dump(old, sort_keys=True).encode()).hexdigest()[:12]
+    assert config_hash(cfg) == old_hash
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.yaml").write_text(yaml.safe_dump(before))
+    (run / "summary.json").write_text(json.dumps({"final_loss": 1.0}))
+    assert finished(run, cfg) == {"final_loss": 1.0}
+    other = arm_config(arm, 0, ["teacher.head=linear", "teacher.linear_stage=2"])
+    assert other.teacher.linear_stage == 2
+    assert config_hash(other) != old_hash
+    assert finished(run, other) is None

@@ -74,9 +74,25 @@ def arm_config(arm: Arm, seed: int, overrides: Sequence[str]) -> PretrainConfig:
     return from_dict(PretrainConfig, data, origins, str(arm.file))
 
 
+#: Config keys added after runs were cached, with their defaults: at the default such a key is left
+#: out of the hash and of the comparison with a run's saved config, so the runs made before the key
+#: existed stay reusable (their config.yaml lacks it; the value they ran with was the default's).
+ADDED_LATER: dict[tuple[str, str], Any] = {("teacher", "linear_stage"): -1}
+
+
+def cache_view(d: dict[str, Any]) -> dict[str, Any]:
+    """A resolved config's dict as the run cache compares it: keys of :data:`ADDED_LATER` at their
+    default left out (a copy; ``d`` is not changed)."""
+    out = dict(d)
+    for (section, key), default in ADDED_LATER.items():
+        if isinstance(out.get(section), dict) and out[section].get(key, default) == default:
+            out[section] = {k: v for k, v in out[section].items() if k != key}
+    return out
+
+
 def config_hash(cfg: Any) -> str:
     """First 12 hex digits of the SHA-256 of the resolved config, run name and folder left out."""
-    d = to_dict(cfg)
+    d = cache_view(to_dict(cfg))
     d["experiment"] = {k: v for k, v in d["experiment"].items() if k not in ("name", "output_root")}
     return hashlib.sha256(yaml.safe_dump(d, sort_keys=True).encode()).hexdigest()[:12]
 
@@ -88,7 +104,7 @@ def finished(run_dir: Path, cfg: Any) -> dict | None:
     summary, saved = run_dir / "summary.json", run_dir / "config.yaml"
     if not (summary.is_file() and saved.is_file()):
         return None
-    if yaml.safe_load(saved.read_text()) != to_dict(cfg):
+    if cache_view(yaml.safe_load(saved.read_text())) != cache_view(to_dict(cfg)):
         return None
     s = json.loads(summary.read_text())
     return None if s.get("stopped_early") else s

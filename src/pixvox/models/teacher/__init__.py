@@ -88,6 +88,7 @@ def build_teacher(
     projection_channels: int = 64,
     cache_dir: str | os.PathLike | None = None,
     head: str = "fpn",
+    linear_stage: int = -1,
 ) -> FrozenTeacher:
     """A frozen teacher producing L2-normalized ``[B, out_dim, H, W]`` pixel embeddings.
 
@@ -101,8 +102,16 @@ def build_teacher(
         projection_channels: width of the full-resolution features fed to the 2D head.
         cache_dir: torch hub checkpoint folder to use instead of ``$TORCH_HOME/hub/checkpoints``.
         head: the trainable 2D side, ``"fpn"`` or ``"linear"`` (pixvox.models.teacher.teacher).
+        linear_stage: the backbone stage the ``linear`` head projects (-1: the deepest).
     """
     model, source = build_teacher_backbone(backbone, weights, cache_dir)
     return FrozenTeacher(
-        model, backbone, out_dim, fpn_channels, projection_channels, weights_source=source, head=head
+        model,
+        backbone,
+        out_dim,
+        fpn_channels,
+        projection_channels,
+        weights_source=source,
+        head=head,
+        linear_stage=linear_stage,
     )

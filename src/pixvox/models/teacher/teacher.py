@@ -2,8 +2,9 @@
 
 Only the FPN, the projection and the head learn; the backbone keeps its pretrained weights, its
 BatchNorm statistics (always eval mode) and computes no gradients. ``head="linear"`` keeps only a
-1×1 projection of the deepest frozen stage, upsampled bilinearly to the image (as SLidR does): the
-2D side then cannot learn features of its own, only a linear map of the teacher's.
+1×1 projection of one frozen stage (the deepest unless ``linear_stage`` says otherwise), upsampled
+bilinearly to the image (as SLidR does): the 2D side then cannot learn features of its own, only a
+linear map of the teacher's.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pixvox.models.teacher.fpn import FeaturePyramid, UpsamplingProjection
 __all__ = ["HEADS", "FrozenTeacher"]
 
 #: 2D heads on the frozen backbone: ``fpn`` (trainable FPN + upsampling projection + 1×1 head) or
-#: ``linear`` (one 1×1 projection of the deepest stage, bilinear upsampling)
+#: ``linear`` (one 1×1 projection of one frozen stage, bilinear upsampling)
 HEADS = ("fpn", "linear")
 
 
@@ -37,6 +38,9 @@ class FrozenTeacher(nn.Module):
         projection_channels: width of the full-resolution features before the head.
         head: ``"fpn"`` or ``"linear"`` (see the module doc; ``fpn_channels`` and
             ``projection_channels`` are unused with ``linear``).
+        linear_stage: the stage the ``linear`` head projects, an index into ``stage_channels``
+            (-1: the deepest; for EfficientNet-Lite and ResNet 0..3 are strides 4, 8, 16, 32).
+            Only with ``head="linear"``.
         weights_source: where the backbone weights came from (kept for logs and checkpoints).
 
     ``forward(images)``: ``[B, 3, H, W]`` float RGB in [0, 1] → ``[B, out_dim, H, W]``, L2-normalized
@@ -52,6 +56,7 @@ class FrozenTeacher(nn.Module):
         projection_channels: int = 64,
         weights_source: str = "unknown",
         head: str = "fpn",
+        linear_stage: int = -1,
     ):
         super().__init__()
         self.backbone = backbone
@@ -66,6 +71,15 @@ class FrozenTeacher(nn.Module):
         if head not in HEADS:
             raise ValueError(f"teacher head {head!r}: use one of {HEADS}")
         self.head_kind = head
+        stages = len(backbone.stage_channels)
+        if head != "linear" and linear_stage != -1:
+            raise ValueError(f"teacher linear_stage {linear_stage}: only the linear head picks a stage")
+        if not -stages <= linear_stage < stages:
+            raise ValueError(
+                f"teacher linear_stage {linear_stage}: {name} has stages 0..{stages - 1} "
+                f"(strides {tuple(backbone.stage_strides)})"
+            )
+        self.linear_stage = linear_stage % stages
         self.fpn: nn.Module | None = None
         self.projection: nn.Module | None = None
         if head == "fpn":
@@ -75,7 +89,7 @@ class FrozenTeacher(nn.Module):
             )
             self.head = ProjectionHead2D(projection_channels, out_dim)
         else:  # normalized after the upsampling, so every pixel's embedding has unit length
-            self.head = ProjectionHead2D(backbone.stage_channels[-1], out_dim, normalize=False)
+            self.head = ProjectionHead2D(backbone.stage_channels[self.linear_stage], out_dim, normalize=False)
         self.out_dim = out_dim
 
     def train(self, mode: bool = True) -> FrozenTeacher:
@@ -126,7 +140,9 @@ class FrozenTeacher(nn.Module):
         if stages is None:
             stages = self.backbone_stages(images)
         if self.fpn is None or self.projection is None:  # head="linear"
-            y = F.interpolate(self.head(stages[-1]), size=(H, W), mode="bilinear", align_corners=False)
+            y = F.interpolate(
+                self.head(stages[self.linear_stage]), size=(H, W), mode="bilinear", align_corners=False
+            )
             return l2_normalize(y, dim=1)
         return self.head(self.projection(self.fpn(stages), (H, W)))
 
