@@ -62,7 +62,7 @@ class BenchOptions:
     )
     arms: list[str] = field(default_factory=list)  #: empty = every arm file of configs/transfer
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
-    steps: int = 100  #: pretraining steps of every arm
+    steps: int = 300  #: pretraining steps of every arm (300: docs/transfer.md, ablations)
     finetune_budgets: list[int] = field(default_factory=lambda: [20, 50, 200])
     finetune_seeds: list[int] = field(default_factory=lambda: [0, 1, 2, 3, 4])
     finetune_steps: int = 100
