@@ -1,11 +1,11 @@
 #!/usr/bin/env python
-"""The controlled transfer benchmark (issue 11; docs/transfer.md): pretrain every arm of
+"""The controlled transfer benchmark (issue 11; docs/transfer.md): pretrain the default arms of
 configs/transfer (or reuse finished runs with the same resolved config), probe frozen features on
 rooms never trained on, measure held-out retrieval and fine-tuning, and write docs/transfer.md,
 docs/transfer.json and docs/images/transfer.png.
 
     python tools/transfer_bench.py --quick                 # minutes on 2 cores: the pipeline, few steps
-    python tools/transfer_bench.py                         # the default comparison (32 min on 2 cores)
+    python tools/transfer_bench.py                         # the default comparison (docs/transfer.md: its time)
     python tools/transfer_bench.py --jobs 1                # one training run at a time (default: one per core)
     python tools/transfer_bench.py --pretrain-data my/seq --train-rooms a/scene1 --test-rooms b/scene2
 """
@@ -37,7 +37,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--train-rooms", nargs="+", metavar="PATH", help="Pointcept scene folders or mmdetection3d scenes"
     )
     p.add_argument("--test-rooms", nargs="+", metavar="PATH", help="as --train-rooms; never one of them")
-    p.add_argument("--arms", nargs="+", help="arm names (configs/transfer/<arm>.yaml; default all)")
+    p.add_argument(
+        "--arms",
+        nargs="+",
+        help="arm names (configs/transfer/<arm>.yaml; default: every arm without transfer.default: false)",
+    )
     p.add_argument("--seeds", type=int, nargs="+", help=f"pretraining/probe seeds (default {d.seeds})")
     p.add_argument("--steps", type=int, help=f"pretraining steps per arm (default {d.steps})")
     p.add_argument(

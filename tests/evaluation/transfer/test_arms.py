@@ -10,10 +10,32 @@ import pytest
 import yaml
 
 from pixvox.config import ConfigError, PretrainConfig, load_config, to_dict
-from pixvox.evaluation.transfer.arms import arm_config, arm_names, config_hash, finished, load_arm
+from pixvox.evaluation.transfer.arms import (
+    arm_config,
+    arm_names,
+    config_hash,
+    default_arm_names,
+    finished,
+    load_arm,
+)
 
 REPO_ARMS = Path(__file__).resolve().parents[3] / "configs" / "transfer"
 REPO_PRETRAIN = REPO_ARMS.parent / "pretrain"
+
+
+def test_default_arms_leave_out_only_the_opt_in_ones(tmp_path):
+    # the shipped set: issue 11's arms and every objective run by default; ppkt_f5 only on request
+    default = default_arm_names(REPO_ARMS)
+    assert set(arm_names(REPO_ARMS)) - set(default) == {"ppkt_f5"}
+    assert {"random", "ppkt", "random_teacher", "no_color", "pointcontrast", "masked_2d"} <= set(default)
+    # a fresh folder: an arm with default: false is listed but not run by default; a bad value fails
+    (tmp_path / "base.yaml").write_text((REPO_ARMS / "base.yaml").read_text())
+    (tmp_path / "a.yaml").write_text("_base_: base.yaml\n")
+    (tmp_path / "b.yaml").write_text("_base_: base.yaml\ntransfer:\n  default: false\n")
+    assert arm_names(tmp_path) == ["a", "b"] and default_arm_names(tmp_path) == ["a"]
+    (tmp_path / "b.yaml").write_text("_base_: base.yaml\ntransfer:\n  defualt: false\n")
+    with pytest.raises(ConfigError, match=r"b\.yaml.*defualt"):
+        default_arm_names(tmp_path)
 
 
 def test_every_shipped_arm_resolves_and_differs_from_ppkt_only_where_it_says():

@@ -2,8 +2,8 @@
 
 An arm is one file ``configs/transfer/<arm>.yaml``: a pretraining config over the shared
 ``base.yaml``, plus an optional ``transfer:`` section with the benchmark's own options
-(``pretrain: false``: the student keeps its random initial weights). Adding an objective's arm is
-adding one such file.
+(``pretrain: false``: the student keeps its random initial weights; ``default: false``: the arm runs
+only when named in ``--arms``). Adding an objective's arm is adding one such file.
 
 A run of arm ``a`` with seed ``s`` lives in ``<runs>/<a>_s<s>_<hash>`` where ``hash`` is the SHA-256
 (first 12 hex digits) of its resolved config; a finished run (``summary.json``, not stopped early,
@@ -36,6 +36,9 @@ class ArmOptions:
     """The ``transfer:`` section of an arm file."""
 
     pretrain: bool = True  #: False: evaluate the randomly initialised student (no pretraining run)
+    #: False: left out of the default run (e.g. an arm too slow for its 60-minute budget), run only
+    #: when named in ``--arms``
+    default: bool = True
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,11 @@ class Arm:
 def arm_names(arms_dir: Path = ARMS_DIR) -> list[str]:
     """Every arm file of ``arms_dir`` (all ``*.yaml`` but the base)."""
     return sorted(p.stem for p in arms_dir.glob("*.yaml") if p.name != BASE_FILE)
+
+
+def default_arm_names(arms_dir: Path = ARMS_DIR) -> list[str]:
+    """The arms of a run without ``--arms``: every arm file whose ``transfer.default`` is not false."""
+    return [a for a in arm_names(arms_dir) if load_arm(a, arms_dir).options.default]
 
 
 def load_arm(name: str, arms_dir: Path = ARMS_DIR) -> Arm:

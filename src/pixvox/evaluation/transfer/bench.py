@@ -60,7 +60,7 @@ class BenchOptions:
             f"{SHARED}/scannet_pointcept/scene0046_02",
         ]
     )
-    arms: list[str] = field(default_factory=list)  #: empty = every arm file of configs/transfer
+    arms: list[str] = field(default_factory=list)  #: empty = the default arms of configs/transfer
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
     steps: int = 300  #: pretraining steps of every arm (300: docs/transfer.md, ablations)
     finetune_budgets: list[int] = field(default_factory=lambda: [20, 50, 200])
@@ -136,7 +136,7 @@ def run_bench(opts: BenchOptions) -> dict[str, Any]:
     check_disjoint(opts.train_rooms, opts.test_rooms)  # before any compute
     out = Path(opts.out_dir)
     arms_dir = Path(opts.arms_dir)
-    arm_list = opts.arms or arms_mod.arm_names(arms_dir)
+    arm_list = opts.arms or arms_mod.default_arm_names(arms_dir)
     arms = {a: arms_mod.load_arm(a, arms_dir) for a in arm_list}
     rooms = prepare_rooms(opts.train_rooms, opts.test_rooms, out / "data" / "rooms")
     train = [room_name(p) for p in opts.train_rooms]
