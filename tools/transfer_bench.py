@@ -61,6 +61,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="override every arm's pretraining config",
     )
     p.add_argument(
+        "--finetune-set",
+        dest="finetune_overrides",
+        nargs="+",
+        metavar="KEY=VALUE",
+        help=f"override the fine-tuning recipe ({d.finetune_recipe}) for scratch and pretrained alike",
+    )
+    p.add_argument(
         "--jobs",
         type=int,
         help="training runs side by side (default 0: the usable cores, as each run uses 1 thread)",

@@ -46,3 +46,20 @@ def test_optimizer_refuses_nothing_to_train():
     assert isinstance(
         build_optimizer([torch.nn.Parameter(torch.zeros(1))], OptimConfig(name="adamw")), torch.optim.AdamW
     )
+
+
+def test_parameter_groups_keep_their_own_lr_under_the_schedule():
+    # Two groups (lr 2 and 0.5), plain SGD, gradient 1: each step moves a group by its lr times the
+    # schedule's factor, hand-computed; a frozen parameter is dropped from its group.
+    a, b = torch.nn.Parameter(torch.zeros(2)), torch.nn.Parameter(torch.zeros(3))
+    frozen = torch.nn.Parameter(torch.zeros(1), requires_grad=False)
+    cfg = OptimConfig(name="sgd", lr=2.0, momentum=0.0, weight_decay=0.0)
+    opt = build_optimizer([{"params": [a], "lr": 2.0}, {"params": [b, frozen], "lr": 0.5}], cfg)
+    assert [len(g["params"]) for g in opt.param_groups] == [1, 1]
+    sched = build_scheduler(opt, ScheduleConfig(name="poly", power=1.0), max_steps=4)
+    for _ in range(2):
+        a.grad, b.grad = torch.ones(2), torch.ones(3)
+        opt.step()
+        sched.step()
+    assert a.detach().tolist() == pytest.approx([-(2.0 * 1.0 + 2.0 * 0.75)] * 2)
+    assert b.detach().tolist() == pytest.approx([-(0.5 * 1.0 + 0.5 * 0.75)] * 3)

@@ -105,6 +105,30 @@ def test_run_from_a_pretraining_checkpoint_and_linear_probe(tiny_rooms, tmp_path
     assert info["trainable_parameters"] == trained["final.kernel"].numel() + trained["final.bias"].numel()
 
 
+def test_backbone_lr_factor_zero_moves_only_the_head(tiny_rooms, tmp_path, seed):
+    # optim.backbone_lr_factor=0 with SGD and no weight decay: the backbone's weights stay bit-equal to
+    # the checkpoint's (its BatchNorm statistics still update: it trains), while the new head moves.
+    source = make_pretrain_checkpoint(tmp_path / "pre", seed=seed)
+    extra = {
+        "init.checkpoint": tmp_path / "pre",
+        "init.mode": "pretrained",
+        "eval.export_ply": 0,
+        "eval.confusion_png": "false",
+        "optim.name": "sgd",
+        "optim.weight_decay": 0.0,
+        "optim.backbone_lr_factor": 0.0,
+    }
+    main([CONFIG, *tiny_args(tiny_rooms, tmp_path, "slow_backbone", **extra), "--resume", "none"])
+    trained = load_checkpoint(tmp_path / "slow_backbone/checkpoints/step_00000003.pt")["student"]
+    weights = [
+        k for k in source if not k.startswith("final.") and "running_" not in k and "num_batches" not in k
+    ]
+    assert weights and all(torch.equal(trained[k], source[k]) for k in weights)
+    assert any(not torch.equal(trained[k], source[k]) for k in source if "running_mean" in k)
+    initial = load_checkpoint(tmp_path / "slow_backbone/checkpoints/step_00000002.pt")["student"]
+    assert not torch.equal(trained["final.kernel"], initial["final.kernel"])
+
+
 @pytest.mark.slow
 def test_real_scannet_finetuning_beats_the_majority_baseline(shared_data, tmp_path):
     """Train on scene0000_00 from scratch, evaluate on the other scan scene0000_01 (ScanNet-20 labels).

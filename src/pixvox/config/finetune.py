@@ -201,6 +201,13 @@ class FinetuneExperimentConfig(ExperimentConfig):
 @dataclass
 class FinetuneOptimConfig(OptimConfig):
     lr: float = 0.1  #: CSC: 0.1 (S3DIS, ScanNet limited annotations), 0.8 (ScanNet full and limited scenes)
+    #: the backbone's lr as a fraction of ``lr`` (every layer but the new classifier ``final``, which
+    #: trains at ``lr``); below 1 a pretrained backbone moves less while its new head fits
+    backbone_lr_factor: float = 1.0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check(self.backbone_lr_factor >= 0, "optim.backbone_lr_factor", "must be >= 0")
 
 
 @dataclass

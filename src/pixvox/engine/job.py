@@ -125,6 +125,11 @@ class TrainingJob:
         """The part of ``net`` whose BatchNorms synchronize across processes (None = none)."""
         return self.net
 
+    def param_groups(self) -> list[dict[str, Any]]:
+        """The optimizer's parameter groups (``{"params": [...], "lr": ...}``); each group's lr follows the
+        schedule. Default: every parameter of ``net`` at ``optim.lr``."""
+        return [{"params": list(self.net.parameters()), "lr": self.cfg.optim.lr}]
+
     def model_state(self) -> dict[str, torch.Tensor]:
         """The checkpoint's ``model`` entry; a resume must find exactly these tensors."""
         return self.net.state_dict()
@@ -196,7 +201,7 @@ class TrainingJob:
             self.prepare_data(cfg)  # several processes: the launcher prepared them (--prepare-data)
         train_ds = self.build_data()
         self.build_model()
-        optimizer = build_optimizer(self.net.parameters(), cfg.optim)
+        optimizer = build_optimizer(self.param_groups(), cfg.optim)
         scheduler = build_scheduler(optimizer, cfg.schedule, cfg.train.max_steps)
         use_scaler = cfg.train.amp == "fp16" and dist.device.type == "cuda"
         scaler = torch.amp.GradScaler("cuda") if use_scaler else None

@@ -4,14 +4,22 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from typing import Any
 
 import torch
 
 from pixvox.config.common import OptimConfig, ScheduleConfig
 
 
-def build_optimizer(params: Iterable[torch.nn.Parameter], cfg: OptimConfig) -> torch.optim.Optimizer:
-    params = [p for p in params if p.requires_grad]
+def build_optimizer(
+    params: Iterable[torch.nn.Parameter] | Iterable[dict[str, Any]], cfg: OptimConfig
+) -> torch.optim.Optimizer:
+    """SGD or AdamW over ``params``: parameters (all at ``cfg.lr``) or parameter groups (dicts with
+    ``params`` and their own ``lr``). Frozen parameters and groups left empty are dropped."""
+    items = list(params)
+    groups = items if items and isinstance(items[0], dict) else [{"params": items}]
+    groups = [{**g, "params": [p for p in g["params"] if p.requires_grad]} for g in groups]
+    params = [g for g in groups if g["params"]]
     if not params:
         raise ValueError("no trainable parameters to optimize")
     if cfg.name == "sgd":

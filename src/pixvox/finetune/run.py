@@ -29,7 +29,7 @@ from pixvox.engine.trainer import TrainState
 from pixvox.evaluation import metrics_table, plot_confusion, write_metrics_json
 from pixvox.evaluation.export import legend
 from pixvox.finetune.evaluate import evaluate
-from pixvox.finetune.model import SegmentationNet, initialize
+from pixvox.finetune.model import HEAD_PREFIX, SegmentationNet, initialize
 from pixvox.finetune.step import SegmentationStep
 from pixvox.io.atomic import atomic_write_json
 from pixvox.io.clouds import CloudIndex
@@ -114,6 +114,18 @@ class FinetuneJob(TrainingJob):
 
     def sync_bn_scope(self) -> nn.Module | None:
         return None if self.net.frozen_backbone else self.net.student
+
+    def param_groups(self) -> list[dict[str, Any]]:
+        lr = self.cfg.optim.lr
+        if self.cfg.optim.backbone_lr_factor == 1:
+            return super().param_groups()  # one group: checkpoints of earlier runs still resume
+        head, backbone = [], []
+        for name, p in self.net.student.named_parameters():
+            (head if name.startswith(HEAD_PREFIX) else backbone).append(p)
+        return [
+            {"params": head, "lr": lr},
+            {"params": backbone, "lr": lr * self.cfg.optim.backbone_lr_factor},
+        ]
 
     def checkpoint_extras(self) -> dict[str, Any]:
         return {

@@ -34,6 +34,22 @@ def test_every_option_reaches_the_bench_options():
     assert set(vars(a)) <= fields | set(tool.TOOL_ONLY)
 
 
+def test_finetune_set_overrides_the_recipe_for_both_inits(tmp_path):
+    from pixvox.evaluation.transfer.arms import FINETUNE_RECIPE
+    from pixvox.evaluation.transfer.finetune import finetune_config
+
+    tool = _tool()
+    opts = tool.options(tool.parse_args(["--finetune-set", "optim.lr=0.02", "optim.backbone_lr_factor=0.1"]))
+    assert opts.finetune_overrides == ["optim.lr=0.02", "optim.backbone_lr_factor=0.1"]
+    recipe = TOOL.parents[1] / FINETUNE_RECIPE
+    for init, ckpt in (("scratch", None), ("pretrained", tmp_path / "run")):
+        args = (recipe, init, 20, 3, 100, tmp_path, ["a"], ["b"], ckpt)
+        plain, changed = finetune_config(*args), finetune_config(*args, 4, opts.finetune_overrides)
+        assert (plain.optim.lr, plain.optim.backbone_lr_factor) == (0.002, 1.0)  # the recipe's values
+        assert (changed.optim.lr, changed.optim.backbone_lr_factor) == (0.02, 0.1)
+        assert (changed.data.subset.points_per_scene, changed.init.mode) == (20, init)
+
+
 def test_a_room_in_train_and_test_exits_2_naming_it(tmp_path):
     room = "../shared/data/scannet_pointcept/scene0025_00"
     r = subprocess.run(

@@ -78,6 +78,8 @@ class BenchOptions:
     #: ``key=value`` overrides of every arm's pretraining config (an ablation: compare its report
     #: with the plain run's; the runs are cached apart, their configs differ)
     overrides: list[str] = field(default_factory=list)
+    #: ``key=value`` overrides of the fine-tuning recipe, for both inits (screening a recipe change)
+    finetune_overrides: list[str] = field(default_factory=list)
     #: training runs side by side (:mod:`.pool`; 0 = the usable cores / each run's train.cpu_threads)
     jobs: int = 0
     quick: bool = False
@@ -241,6 +243,7 @@ def run_bench(opts: BenchOptions) -> dict[str, Any]:
                 test,
                 ppkt_runs.get(seed) if init == PRODUCT else None,
                 opts.curve_points,
+                opts.finetune_overrides,
             )
             for budget, seed, init in plan
         ]

@@ -31,8 +31,9 @@ def finetune_config(
     test_rooms: Sequence[str],
     checkpoint: Path | None,
     curve_points: int = 4,
+    overrides: Sequence[str] = (),
 ) -> FinetuneConfig:
-    """The resolved fine-tuning config of one run."""
+    """The resolved fine-tuning config of one run; ``overrides`` (``key=value``) come last."""
     ov = [
         f"data.root={rooms_root}",
         f"data.train.include=[{', '.join(train_rooms)}]",
@@ -46,7 +47,7 @@ def finetune_config(
     ]
     if init != "scratch":
         ov.append(f"init.checkpoint={checkpoint}")
-    return load_config(FinetuneConfig, recipe, ov)
+    return load_config(FinetuneConfig, recipe, [*ov, *overrides])
 
 
 def finetune_run(
