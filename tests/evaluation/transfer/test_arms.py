@@ -106,3 +106,24 @@ def test_a_key_added_later_at_its_default_keeps_the_runs_cached_before_it(tmp_pa
     assert other.teacher.linear_stage == 2
     assert config_hash(other) != old_hash
     assert finished(run, other) is None
+
+
+def test_fine_tuning_runs_made_before_backbone_lr_factor_keep_their_hash(tmp_path):
+    """As above for ``optim.backbone_lr_factor`` (default 1) in the fine-tuning configs."""
+    from pixvox.evaluation.transfer.arms import FINETUNE_RECIPE
+    from pixvox.evaluation.transfer.finetune import finetune_config
+
+    args = (REPO_ARMS.parents[1] / FINETUNE_RECIPE, "scratch", 20, 0, 100, tmp_path, ["a"], ["b"], None)
+    cfg = finetune_config(*args)
+    before = to_dict(cfg)
+    del before["optim"]["backbone_lr_factor"]
+    old = dict(
+        before, experiment={k: v for k, v in before["experiment"].items() if k not in ("name", "output_root")}
+    )
+    assert config_hash(cfg) == hashlib.sha256(yaml.safe_dump(old, sort_keys=True).encode()).hexdigest()[:12]
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.yaml").write_text(yaml.safe_dump(before))
+    (run / "summary.json").write_text(json.dumps({"miou": 0.1}))
+    assert finished(run, cfg) == {"miou": 0.1}
+    assert finished(run, finetune_config(*args, 4, ["optim.backbone_lr_factor=0.1"])) is None

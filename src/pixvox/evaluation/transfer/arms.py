@@ -85,7 +85,10 @@ def arm_config(arm: Arm, seed: int, overrides: Sequence[str]) -> PretrainConfig:
 #: Config keys added after runs were cached, with their defaults: at the default such a key is left
 #: out of the hash and of the comparison with a run's saved config, so the runs made before the key
 #: existed stay reusable (their config.yaml lacks it; the value they ran with was the default's).
-ADDED_LATER: dict[tuple[str, str], Any] = {("teacher", "linear_stage"): -1}
+ADDED_LATER: dict[tuple[str, str], Any] = {
+    ("teacher", "linear_stage"): -1,
+    ("optim", "backbone_lr_factor"): 1.0,  # fine-tuning configs
+}
 
 
 def cache_view(d: dict[str, Any]) -> dict[str, Any]:
