@@ -110,6 +110,14 @@ def main(argv: list[str] | None = None) -> int:
     from pixvox.evaluation.transfer.report import write_report
 
     opts = options(a)
+    finetune_change = a.finetune_overrides is not None or a.finetune_steps is not None
+    if a.ablation and finetune_change and (a.overrides is not None or a.steps is not None):
+        print(
+            "transfer_bench: error: an --ablation screens one change: a pretraining one (--set, --steps) "
+            "or a fine-tuning one (--finetune-set, --finetune-steps), not both",
+            file=sys.stderr,
+        )
+        return 2
     # Every job's log lines go to one file; the console keeps one line per step of the benchmark.
     Path(opts.out_dir).mkdir(parents=True, exist_ok=True)
     logging.basicConfig(
@@ -135,13 +143,17 @@ def main(argv: list[str] | None = None) -> int:
     if a.ablation:
         import json
 
-        from pixvox.evaluation.transfer.ablation import ablation_row, load_rows, save_row
+        from pixvox.evaluation.transfer.ablation import ablation_row, finetune_row, load_rows, save_row
         from pixvox.evaluation.transfer.report import rerender
 
         write_report(result, Path(opts.out_dir) / "ablations" / a.ablation, command)
         main_json = docs / "transfer.json"
         baseline = json.loads(main_json.read_text()) if main_json.is_file() else None
-        save_row(docs, ablation_row(a.ablation, command, result, baseline, load_rows(docs)))
+        if finetune_change:
+            row = finetune_row(a.ablation, command, result, baseline)
+        else:
+            row = ablation_row(a.ablation, command, result, baseline, load_rows(docs))
+        save_row(docs, row)
         if baseline is not None:
             rerender(docs)
     else:

@@ -179,3 +179,35 @@ def test_objective_arms_are_paired_against_ppkt_and_only_a_clear_win_is_kept(tmp
     assert "| ppkt_f5 |" in probe_table and "| masked_2d |" in probe_table
     saved = json.loads((tmp_path / "transfer.json").read_text())
     assert saved["summary"]["objectives"]["ppkt_f5"]["minus_ppkt"]["low"] > 0
+
+
+def test_a_fine_tuning_recipe_row_is_paired_with_the_main_recipe_and_rendered_apart(tmp_path):
+    from pixvox.evaluation.transfer import ablation
+    from pixvox.evaluation.transfer.report import rerender
+
+    write_report(_result(), tmp_path, "python tools/transfer_bench.py --quick")
+    changed = _result()
+    lift = {0: 0.010, 1: 0.014, 2: 0.013}  # ppkt fine-tuned with the change, per seed; scratch unchanged
+    for r in changed["finetune"]:
+        if r["init"] == "ppkt":
+            r["miou"] += lift[r["seed"]]
+    changed["config"]["finetune_overrides"] = ["optim.lr=0.05"]
+    baseline = json.loads((tmp_path / "transfer.json").read_text())
+    row = ablation.finetune_row("head lr", "cmd", changed, baseline)
+    e = row["budgets"]["20"]
+    ref = stats.ttest_1samp(list(lift.values()), 0).confidence_interval(0.95)
+    assert e["ppkt_minus_main"]["low"] == pytest.approx(ref.low, abs=1e-6) and ref.low > 0
+    assert e["scratch_minus_main"]["mean"] == pytest.approx(0.0, abs=1e-12)
+    gain = [0.07 + 0.012 * s + lift[s] - (0.05 + 0.01 * s) for s in range(3)]
+    assert e["ppkt_minus_scratch"]["mean"] == pytest.approx(sum(gain) / 3, abs=1e-6)
+    assert ablation.finetune_kept(row)
+    ablation.save_row(tmp_path, row)
+    flat = ablation.finetune_row("no lift", "cmd", {**_result(), "config": changed["config"]}, baseline)
+    assert not ablation.finetune_kept(flat)  # the main recipe's own numbers: no difference, not kept
+    ablation.save_row(tmp_path, flat)
+    rerender(tmp_path)
+    md = (tmp_path / "transfer.md").read_text()
+    assert "### Fine-tuning recipe" in md
+    assert "| head lr (`optim.lr=0.05`) | 10 | 20 |" in md and "| no lift (`optim.lr=0.05`) | 10 | 20 |" in md
+    pretrain_table = md.split("## Ablations")[1].split("### Fine-tuning recipe")[0]
+    assert "head lr" not in pretrain_table  # the pretraining table keeps to pretraining rows

@@ -60,3 +60,10 @@ def test_a_room_in_train_and_test_exits_2_naming_it(tmp_path):
     )
     assert r.returncode == 2, r.stderr
     assert "scene0025_00 in both --train-rooms and --test-rooms" in r.stderr
+
+
+def test_an_ablation_of_both_pretraining_and_fine_tuning_exits_2(tmp_path, capsys):
+    argv = ["--ablation", "x", "--set", "a.b=1", "--finetune-set", "optim.lr=0.1", "--out-dir", str(tmp_path)]
+    assert _tool().main(argv) == 2
+    assert "one change" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())  # stopped before any run

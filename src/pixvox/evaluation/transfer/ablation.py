@@ -8,6 +8,13 @@ seed): the main run's when the step budget is the same, else an earlier row with
 main run's again (the budget is then part of the change). Rows live
 in ``docs/transfer_ablations.json``; the report renders them. A row's optional ``note``
 is the reader's summary, written by hand into the JSON.
+
+A fine-tuning recipe change (``--ablation NAME --finetune-set KEY=VALUE ...`` or ``--finetune-steps``,
+pretraining unchanged) makes a row of ``kind: finetune`` instead, rendered in its own table: per label
+budget, scratch and ``ppkt`` fine-tuned with the change, their paired difference, and each init against
+the same init and seeds under the main run's recipe. It is kept when ``ppkt`` fine-tuned with it beats
+``ppkt`` under the main recipe with a 95% interval above 0 at every budget it measured: a recipe is
+chosen for what it does to the pretrained network, not for the gap it leaves to scratch.
 """
 
 from __future__ import annotations
@@ -75,7 +82,8 @@ def reference(row: dict, baseline: dict[str, Any] | None, rows: Sequence[dict]) 
         return main_run_label(baseline), per_seed(baseline["probe"], "arm", arm="ppkt")
     for r in rows:
         if (
-            r["name"] != row["name"]
+            r.get("kind", "pretrain") == "pretrain"
+            and r["name"] != row["name"]
             and r["steps"] == row["steps"]
             and not r["set"]
             and r.get("ppkt_per_seed")
@@ -99,6 +107,83 @@ def kept(row: dict) -> bool:
     return bool(d is not None and d.low > 0)
 
 
+def finetune_row(name: str, command: str, result: dict[str, Any], baseline: dict[str, Any] | None) -> dict:
+    """The row of a fine-tuning recipe ablation (see the module doc); ``baseline``: the main run's JSON."""
+    c, ft = result["config"], result["finetune"]
+    row: dict[str, Any] = {
+        "kind": "finetune",
+        "name": name,
+        "command": command,
+        "finetune_set": c.get("finetune_overrides", []),
+        "finetune_steps": c["finetune_steps"],
+        "budgets": {},
+    }
+    main_ft = baseline["finetune"] if baseline is not None else []
+    for b in sorted({r["budget"] for r in ft}):
+        cur = {init: per_seed(ft, "init", init=init, budget=b) for init in ("scratch", "ppkt")}
+        entry = {init: t_interval(list(v.values())).to_json() for init, v in cur.items()} | {
+            "ppkt_minus_scratch": paired_difference(cur["ppkt"], cur["scratch"])[0].to_json()
+        }
+        for init, v in cur.items():
+            ref = per_seed(main_ft, "init", init=init, budget=b)
+            if set(ref) & set(v):
+                entry[f"{init}_minus_main"] = paired_difference(v, ref)[0].to_json()
+        row["budgets"][str(b)] = entry
+    if baseline is not None:
+        row["reference"] = (
+            f"{main_run_label(baseline)}, {baseline['config']['finetune_steps']} fine-tuning steps"
+        )
+    return row
+
+
+def finetune_kept(row: dict) -> bool:
+    """Kept when ppkt fine-tuned with the change beats ppkt under the main recipe at every budget."""
+    diffs = [_iv(e.get("ppkt_minus_main")) for e in row["budgets"].values()]
+    return bool(diffs) and all(d is not None and d.low > 0 for d in diffs)
+
+
+def finetune_table(rows: Sequence[dict]) -> list[str]:
+    """The markdown table of the fine-tuning recipe rows (empty without any)."""
+    rows = [r for r in rows if r.get("kind") == "finetune"]
+    if not rows:
+        return []
+
+    def pct(d: dict | None) -> str:
+        i = _iv(d)
+        return "—" if i is None else f"{100 * i.mean:.1f} [{100 * i.low:.1f}, {100 * i.high:.1f}]"
+
+    def diff(d: dict | None) -> str:
+        i = _iv(d)
+        return "—" if i is None else i.describe()
+
+    L = [
+        "",
+        "### Fine-tuning recipe",
+        "",
+        "| change | steps | points / room | scratch | ppkt | ppkt − scratch | scratch − main recipe | "
+        "ppkt − main recipe | kept? |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        change = f"{r['name']} (`{' '.join(r['finetune_set'])}`)" if r["finetune_set"] else r["name"]
+        verdict = "kept" if finetune_kept(r) else "dropped"
+        for b, e in r["budgets"].items():
+            L.append(
+                f"| {change} | {r['finetune_steps']} | {b} | {pct(e['scratch'])} | {pct(e['ppkt'])} | "
+                f"{diff(e['ppkt_minus_scratch'])} | {diff(e.get('scratch_minus_main'))} | "
+                f"{diff(e.get('ppkt_minus_main'))} | {verdict} |"
+            )
+    L += ["", *[f"- {r['name']}: {r['note']}" for r in rows if r.get("note")]]
+    L += [
+        "Commands: " + "; ".join(f"`{r['command']}`" for r in rows),
+        "",
+        "A recipe change is kept when `ppkt` fine-tuned with it beats `ppkt` under the main recipe (same "
+        "seeds, so the same labeled points) with a 95% interval above 0 at every budget measured; add a "
+        "row with `python tools/transfer_bench.py --ablation NAME --arms ppkt --finetune-set KEY=VALUE ...`.",
+    ]
+    return L
+
+
 def load_rows(docs: Path) -> list[dict]:
     path = docs / FILE
     return json.loads(path.read_text()) if path.is_file() else []
@@ -111,7 +196,8 @@ def save_row(docs: Path, row: dict) -> None:
 
 
 def table(rows: Sequence[dict], baseline_lines: list[str]) -> list[str]:
-    """The markdown table: the main run's row first, then one row per ablation."""
+    """The markdown table: the main run's row first, then one row per pretraining ablation."""
+    rows = [r for r in rows if r.get("kind", "pretrain") == "pretrain"]
 
     def fmt(d: dict | None, signed: bool = False, digits: int = 1) -> str:
         i = _iv(d)

@@ -175,7 +175,8 @@ def markdown(result: dict[str, Any], s: dict[str, Any], command: str, ablations:
     L.append(
         f"- Fine-tuning: `configs/finetune/transfer.yaml`, {cfg['finetune_steps']} steps, budgets "
         f"{cfg['finetune_budgets']} labeled points per training room, seeds {cfg['finetune_seeds']}; "
-        "`ppkt` seed s starts from the `ppkt` pretraining run of seed s."
+        "`ppkt` seed s starts from the `ppkt` pretraining run of seed s"
+        + (f"; with `{' '.join(cfg['finetune_overrides'])}`." if cfg.get("finetune_overrides") else ".")
     )
     rows = cfg.get("probe_rows") or 0
     L.append(
@@ -262,6 +263,7 @@ def markdown(result: dict[str, Any], s: dict[str, Any], command: str, ablations:
         "\nA change is kept when `ppkt` with it beats the reference `ppkt` (the main run, or the row of the "
         "same step budget without overrides) with a 95% interval above 0 (paired by seed); add a row with `python tools/transfer_bench.py --ablation NAME --set KEY=VALUE ...`."
     )
+    L += ablation.finetune_table(ablations)
     return "\n".join(L) + "\n"
 
 
