@@ -173,7 +173,8 @@ def finetune_table(rows: Sequence[dict]) -> list[str]:
                 f"{diff(e['ppkt_minus_scratch'])} | {diff(e.get('scratch_minus_main'))} | "
                 f"{diff(e.get('ppkt_minus_main'))} | {verdict} |"
             )
-    L += ["", *[f"- {r['name']}: {r['note']}" for r in rows if r.get("note")]]
+    notes = [f"- {r['name']}: {r['note']}" for r in rows if r.get("note")]
+    L += ["", *notes, *([""] if notes else [])]
     L += [
         "Commands: " + "; ".join(f"`{r['command']}`" for r in rows),
         "",
