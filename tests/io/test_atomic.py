@@ -117,3 +117,10 @@ def test_write_delay_hook_holds_the_temp_file_until_the_rename(tmp_path):
         if proc.poll() is None:
             proc.kill()
     assert other.read_bytes() == b"y" and not target.exists()
+
+
+def test_json_keeps_non_ascii_only_when_asked(tmp_path):
+    atomic_write_json(tmp_path / "a.json", {"note": "−1 τ"})
+    atomic_write_json(tmp_path / "b.json", {"note": "−1 τ"}, ensure_ascii=False)
+    assert (tmp_path / "a.json").read_text() == '{\n "note": "\\u22121 \\u03c4"\n}\n'
+    assert (tmp_path / "b.json").read_text(encoding="utf-8") == '{\n "note": "−1 τ"\n}\n'

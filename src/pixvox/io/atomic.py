@@ -105,10 +105,16 @@ def atomic_write_text(path: str | os.PathLike, text: str, *, fsync: bool = False
 
 
 def atomic_write_json(
-    path: str | os.PathLike, obj: Any, *, indent: int | None = 1, fsync: bool = True
+    path: str | os.PathLike,
+    obj: Any,
+    *,
+    indent: int | None = 1,
+    fsync: bool = True,
+    ensure_ascii: bool = True,
 ) -> None:
-    """Write ``obj`` as JSON (plus a trailing newline) atomically; NaN/inf are refused (not JSON)."""
-    text = json.dumps(obj, indent=indent, allow_nan=False)
+    """Write ``obj`` as JSON (plus a trailing newline) atomically; NaN/inf are refused (not JSON).
+    ``ensure_ascii=False`` keeps non-ASCII text as UTF-8 (files people also edit by hand)."""
+    text = json.dumps(obj, indent=indent, allow_nan=False, ensure_ascii=ensure_ascii)
     atomic_write_text(path, text + "\n", fsync=fsync)
 
 

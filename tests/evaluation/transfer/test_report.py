@@ -211,3 +211,13 @@ def test_a_fine_tuning_recipe_row_is_paired_with_the_main_recipe_and_rendered_ap
     assert "| head lr (`optim.lr=0.05`) | 10 | 20 |" in md and "| no lift (`optim.lr=0.05`) | 10 | 20 |" in md
     pretrain_table = md.split("## Ablations")[1].split("### Fine-tuning recipe")[0]
     assert "head lr" not in pretrain_table  # the pretraining table keeps to pretraining rows
+
+
+def test_saved_rows_keep_hand_written_notes_readable(tmp_path):
+    from pixvox.evaluation.transfer import ablation
+
+    note = "ppkt −0.4 [−2.8, +2.1], τ 0.4, 1×1 head"
+    ablation.save_row(tmp_path, {"name": "x", "kind": "finetune", "note": note})
+    text = (tmp_path / ablation.FILE).read_text(encoding="utf-8")
+    assert note in text and "\\u2212" not in text  # as written by hand, not escaped
+    assert ablation.load_rows(tmp_path)[0]["note"] == note

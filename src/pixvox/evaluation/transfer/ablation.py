@@ -39,6 +39,23 @@ def _iv(d: dict | None) -> Interval | None:
     )
 
 
+def _fmt(d: dict | None, signed: bool = False, digits: int = 1) -> str:
+    """A stored interval for a table cell: a signed difference, or a mean in % with its interval."""
+    i = _iv(d)
+    if i is None:
+        return "—"
+    if signed:
+        return i.describe(digits=digits)
+    if i.n < 2:
+        return f"{100 * i.mean:.{digits}f} (n={i.n})"
+    return f"{100 * i.mean:.{digits}f} [{100 * i.low:.{digits}f}, {100 * i.high:.{digits}f}]"
+
+
+def _kind(row: dict) -> str:
+    """``pretrain`` (rows made before fine-tuning rows existed have no ``kind``) or ``finetune``."""
+    return row.get("kind", "pretrain")
+
+
 def ablation_row(
     name: str,
     command: str,
@@ -82,7 +99,7 @@ def reference(row: dict, baseline: dict[str, Any] | None, rows: Sequence[dict]) 
         return main_run_label(baseline), per_seed(baseline["probe"], "arm", arm="ppkt")
     for r in rows:
         if (
-            r.get("kind", "pretrain") == "pretrain"
+            _kind(r) == "pretrain"
             and r["name"] != row["name"]
             and r["steps"] == row["steps"]
             and not r["set"]
@@ -144,17 +161,9 @@ def finetune_kept(row: dict) -> bool:
 
 def finetune_table(rows: Sequence[dict]) -> list[str]:
     """The markdown table of the fine-tuning recipe rows (empty without any)."""
-    rows = [r for r in rows if r.get("kind") == "finetune"]
+    rows = [r for r in rows if _kind(r) == "finetune"]
     if not rows:
         return []
-
-    def pct(d: dict | None) -> str:
-        i = _iv(d)
-        return "—" if i is None else f"{100 * i.mean:.1f} [{100 * i.low:.1f}, {100 * i.high:.1f}]"
-
-    def diff(d: dict | None) -> str:
-        i = _iv(d)
-        return "—" if i is None else i.describe()
 
     L = [
         "",
@@ -169,9 +178,9 @@ def finetune_table(rows: Sequence[dict]) -> list[str]:
         verdict = "kept" if finetune_kept(r) else "dropped"
         for b, e in r["budgets"].items():
             L.append(
-                f"| {change} | {r['finetune_steps']} | {b} | {pct(e['scratch'])} | {pct(e['ppkt'])} | "
-                f"{diff(e['ppkt_minus_scratch'])} | {diff(e.get('scratch_minus_main'))} | "
-                f"{diff(e.get('ppkt_minus_main'))} | {verdict} |"
+                f"| {change} | {r['finetune_steps']} | {b} | {_fmt(e['scratch'])} | {_fmt(e['ppkt'])} | "
+                f"{_fmt(e['ppkt_minus_scratch'], True)} | {_fmt(e.get('scratch_minus_main'), True)} | "
+                f"{_fmt(e.get('ppkt_minus_main'), True)} | {verdict} |"
             )
     notes = [f"- {r['name']}: {r['note']}" for r in rows if r.get("note")]
     L += ["", *notes, *([""] if notes else [])]
@@ -193,22 +202,13 @@ def load_rows(docs: Path) -> list[dict]:
 def save_row(docs: Path, row: dict) -> None:
     """Add ``row`` to the ablations file (replacing a row of the same name)."""
     rows = [r for r in load_rows(docs) if r["name"] != row["name"]] + [row]
-    atomic_write_json(docs / FILE, rows)
+    # notes are hand-written with −, ×, τ: keep them readable in the file (and its diffs)
+    atomic_write_json(docs / FILE, rows, ensure_ascii=False)
 
 
 def table(rows: Sequence[dict], baseline_lines: list[str]) -> list[str]:
     """The markdown table: the main run's row first, then one row per pretraining ablation."""
-    rows = [r for r in rows if r.get("kind", "pretrain") == "pretrain"]
-
-    def fmt(d: dict | None, signed: bool = False, digits: int = 1) -> str:
-        i = _iv(d)
-        if i is None:
-            return "—"
-        if signed:
-            return i.describe(digits=digits)
-        if i.n < 2:
-            return f"{100 * i.mean:.{digits}f} (n={i.n})"
-        return f"{100 * i.mean:.{digits}f} [{100 * i.low:.{digits}f}, {100 * i.high:.{digits}f}]"
+    rows = [r for r in rows if _kind(r) == "pretrain"]
 
     L = [
         "| change | steps | ppkt probe mIoU | random_teacher probe mIoU | ppkt − random_teacher | "
@@ -220,10 +220,10 @@ def table(rows: Sequence[dict], baseline_lines: list[str]) -> list[str]:
         overrides = " ".join(r["set"])
         change = f"{r['name']} (`{overrides}`)" if overrides else r["name"]
         L.append(
-            f"| {change} | {r['steps']} | {fmt(r['ppkt'])} | {fmt(r['random_teacher'])} | "
-            f"{fmt(r['ppkt_minus_random_teacher'], True)} | {fmt(r.get('ppkt_minus_baseline_ppkt'), True)} ({r.get('reference', 'none')}) | "
-            f"{fmt(r.get('top1_ppkt'), digits=2)} / {fmt(r.get('top1_random_teacher'), digits=2)} "
-            f"({fmt(r.get('top1_ppkt_minus_random_teacher'), True, 2)}) | {'kept' if kept(r) else 'dropped'} |"
+            f"| {change} | {r['steps']} | {_fmt(r['ppkt'])} | {_fmt(r['random_teacher'])} | "
+            f"{_fmt(r['ppkt_minus_random_teacher'], True)} | {_fmt(r.get('ppkt_minus_baseline_ppkt'), True)} ({r.get('reference', 'none')}) | "
+            f"{_fmt(r.get('top1_ppkt'), digits=2)} / {_fmt(r.get('top1_random_teacher'), digits=2)} "
+            f"({_fmt(r.get('top1_ppkt_minus_random_teacher'), True, 2)}) | {'kept' if kept(r) else 'dropped'} |"
         )
     notes = [f"- {r['name']}: {r['note']}" for r in rows if r.get("note")]
     if notes:
