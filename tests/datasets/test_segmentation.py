@@ -150,3 +150,28 @@ def test_empty_split_is_refused(tmp_path, make_index):
     index = make_index(tmp_path, {"a": cloud}, ["x"])
     with pytest.raises(ValueError, match="data.train"):
         SegmentationDataset(index, [], SegDataConfig(root=str(tmp_path)), train=True)
+
+
+def test_whole_scene_is_unaugmented_with_the_training_budget(tmp_path, seed, make_index):
+    # init.head=probe fits on these items: every point, the stored geometry and colors, and exactly
+    # the labels training sees (the budget), whatever the crop and augmentation settings.
+    rng = np.random.default_rng(seed)
+    n = 2000
+    cloud = LabeledCloud(
+        rng.uniform(0, 6, (n, 3)).astype(np.float32),
+        rng.integers(0, 256, (n, 3)).astype(np.uint8),
+        rng.integers(-1, 3, n).astype(np.int32),
+    )
+    index = make_index(tmp_path, {"r": cloud}, list("abc"))
+    cfg = SegDataConfig(root=str(tmp_path), voxel_size=0.25, crop_size=1.0)
+    cfg.subset.points_per_scene, cfg.subset.seed = 30, seed
+    train = SegmentationDataset(index, ["r"], cfg, train=True)
+    item = train.whole_scene("r")
+    assert torch.equal(item["point_index"], torch.arange(n))
+    assert torch.equal(item["point_labels"], torch.from_numpy(train.load_labels("r")))
+    assert int((item["point_labels"] != IGNORE).sum()) == 30
+    coords, inverse, colors = voxelize(cloud.xyz.astype(np.float64), 0.25, cloud.rgb)
+    assert torch.equal(item["coords"], torch.from_numpy(coords))
+    assert torch.equal(item["inverse"], torch.from_numpy(inverse))
+    assert torch.equal(item["feats"], torch.from_numpy((colors / 255.0 - 0.5).astype(np.float32)))
+    assert train[(0, seed)]["point_index"].numel() < n  # the training items are cropped

@@ -153,11 +153,19 @@ class InitConfig:
     scratch: random; pretrained: the student's weights from a pretraining checkpoint, a new classifier
     ``final`` layer, everything trains; linear_probe: the same weights frozen (BatchNorm statistics
     included), only the new ``final`` layer trains.
+
+    head: how the new classifier starts. ``new``: random, as the layer initializes. ``probe``: a
+    multinomial logistic regression fitted to convergence on the frozen network's features of the
+    training scenes' labeled voxels (whole scenes, unaugmented, label budget applied), then loaded
+    into ``final``; training goes on from there (LP-FT, Kumar et al. 2022, arXiv 2202.10054).
     """
 
     mode: Literal["scratch", "pretrained", "linear_probe"] = "scratch"
     #: a pretraining checkpoint file, a run's checkpoints/ folder or a run folder (its newest checkpoint)
     checkpoint: Optional[str] = None
+    head: Literal["new", "probe"] = "new"
+    #: L2 penalty of the probe fit (head=probe), on standardized features
+    probe_l2: float = 1e-4
 
     def __post_init__(self) -> None:
         check(
@@ -165,6 +173,7 @@ class InitConfig:
             "init.checkpoint",
             f"is required for init.mode={self.mode} (a pretraining checkpoint or run folder)",
         )
+        check(self.probe_l2 > 0, "init.probe_l2", f"must be > 0, got {self.probe_l2}")
 
 
 @dataclass

@@ -153,13 +153,23 @@ class SegmentationDataset(torch.utils.data.Dataset):
             if not self.skip_unreadable:
                 raise
             return SkippedSample(str(self.index.path(self._positions[name])), str(err), i)
+        return self._item(name, cloud, seed, np.random.default_rng(seed) if self.train else None)
+
+    def whole_scene(self, name: str) -> dict[str, Any]:
+        """Scene ``name`` as training labels it (the label budget applied), but whole and unaugmented:
+        no crop, no random transform, no color change (the items' format). Used to fit a classifier
+        on frozen features before fine-tuning (``init.head=probe``)."""
+        return self._item(name, self._load(name), 0, None)
+
+    def _item(
+        self, name: str, cloud: LabeledCloud, seed: int, rng: np.random.Generator | None
+    ) -> dict[str, Any]:
         labels = self._labels(name, cloud)
         xyz = cloud.xyz.astype(np.float64)
         if self.cfg.world_rotation is not None:
             xyz = xyz @ np.asarray(self.cfg.world_rotation, dtype=np.float64).T
         rgb = cloud.rgb
         keep = np.arange(xyz.shape[0])
-        rng = np.random.default_rng(seed) if self.train else None
         if rng is not None:
             a = self.cfg.augment_3d
             if self.cfg.crop_size > 0:

@@ -1,5 +1,6 @@
 """Segmentation evaluation: metrics (:mod:`.metrics`), tables and JSON (:mod:`.report`), the
-confusion-matrix PNG (:mod:`.confusion`) and colored PLY export of predictions (:mod:`.export`)."""
+confusion-matrix PNG (:mod:`.confusion`), colored PLY export of predictions (:mod:`.export`) and the
+converged linear probe on frozen features (:mod:`.probe`)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""The fine-tuning job: labeled scenes → network (scratch / pretrained / linear probe) → segmentation
-step → evaluation on the original points → metrics JSON, confusion PNG, PLY predictions, summary.
+"""The fine-tuning job: labeled scenes → network (scratch / pretrained / linear probe; classifier new or
+from a converged probe) → segmentation step → evaluation on the original points → metrics JSON,
+confusion PNG, PLY predictions, summary.
 Everything else (threads, processes, resume, loader, logging, the loop) is the shared job assembly,
 pixvox.engine.job.
 
@@ -29,6 +30,7 @@ from pixvox.engine.trainer import TrainState
 from pixvox.evaluation import metrics_table, plot_confusion, write_metrics_json
 from pixvox.evaluation.export import legend
 from pixvox.finetune.evaluate import evaluate
+from pixvox.finetune.head_init import init_head_from_probe
 from pixvox.finetune.model import HEAD_PREFIX, SegmentationNet, initialize
 from pixvox.finetune.step import SegmentationStep
 from pixvox.io.atomic import atomic_write_json
@@ -86,6 +88,7 @@ class FinetuneJob(TrainingJob):
         cfg = self.cfg
         self.index = open_segmentation_data(cfg)
         train_ds, self.val_ds = make_datasets(cfg, self.index)
+        self.train_ds = train_ds
         self.train_scenes = len(train_ds.scenes)
         self.class_weights = None
         if cfg.loss.class_weights != "none":
@@ -100,8 +103,13 @@ class FinetuneJob(TrainingJob):
         cfg = self.cfg
         net = SegmentationNet(cfg.student, self.index.num_classes)
         report, self.init_path = initialize(net, cfg)
+        probe = None
+        if cfg.init.head == "probe":
+            probe = init_head_from_probe(net, self.train_ds, self.dist.device, cfg.init.probe_l2)
         self.init_info = {
             "mode": cfg.init.mode,
+            "head": cfg.init.head,
+            "head_probe": probe,
             "checkpoint": str(self.init_path) if self.init_path else None,
             "loaded": len(report.loaded) if report else 0,
             "new_head": report.expected_missing if report else [],

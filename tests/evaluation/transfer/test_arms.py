@@ -108,15 +108,16 @@ def test_a_key_added_later_at_its_default_keeps_the_runs_cached_before_it(tmp_pa
     assert finished(run, other) is None
 
 
-def test_fine_tuning_runs_made_before_backbone_lr_factor_keep_their_hash(tmp_path):
-    """As above for ``optim.backbone_lr_factor`` (default 1) in the fine-tuning configs."""
+def test_fine_tuning_runs_made_before_backbone_lr_factor_and_head_keep_their_hash(tmp_path):
+    """As above for ``optim.backbone_lr_factor`` (default 1), ``init.head`` (new) and ``init.probe_l2``
+    in the fine-tuning configs."""
     from pixvox.evaluation.transfer.arms import FINETUNE_RECIPE
     from pixvox.evaluation.transfer.finetune import finetune_config
 
     args = (REPO_ARMS.parents[1] / FINETUNE_RECIPE, "scratch", 20, 0, 100, tmp_path, ["a"], ["b"], None)
     cfg = finetune_config(*args)
     before = to_dict(cfg)
-    del before["optim"]["backbone_lr_factor"]
+    del before["optim"]["backbone_lr_factor"], before["init"]["head"], before["init"]["probe_l2"]
     old = dict(
         before, experiment={k: v for k, v in before["experiment"].items() if k not in ("name", "output_root")}
     )
@@ -127,3 +128,4 @@ def test_fine_tuning_runs_made_before_backbone_lr_factor_keep_their_hash(tmp_pat
     (run / "summary.json").write_text(json.dumps({"miou": 0.1}))
     assert finished(run, cfg) == {"miou": 0.1}
     assert finished(run, finetune_config(*args, 4, ["optim.backbone_lr_factor=0.1"])) is None
+    assert finished(run, finetune_config(*args, 4, ["init.head=probe"])) is None

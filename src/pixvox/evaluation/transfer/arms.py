@@ -88,6 +88,8 @@ def arm_config(arm: Arm, seed: int, overrides: Sequence[str]) -> PretrainConfig:
 ADDED_LATER: dict[tuple[str, str], Any] = {
     ("teacher", "linear_stage"): -1,
     ("optim", "backbone_lr_factor"): 1.0,  # fine-tuning configs
+    ("init", "head"): "new",
+    ("init", "probe_l2"): 1e-4,
 }
 
 

@@ -23,12 +23,12 @@ import numpy as np
 from pixvox.config import PretrainConfig, to_dict
 from pixvox.engine.threads import usable_cores
 from pixvox.evaluation.metrics import SegmentationMetrics
+from pixvox.evaluation.probe import class_counts, fit_linear_probe
 from pixvox.evaluation.transfer import arms as arms_mod
 from pixvox.evaluation.transfer.data import check_disjoint, prepare_fusions, prepare_rooms, room_name
 from pixvox.evaluation.transfer.features import RoomFeatures, build_arm_student, room_features
 from pixvox.evaluation.transfer.finetune import finetune_config, finetune_run
 from pixvox.evaluation.transfer.pool import run_side_by_side
-from pixvox.evaluation.transfer.probe import class_counts, fit_linear_probe
 from pixvox.evaluation.transfer.retrieval import has_retrieval, heldout_retrieval
 
 log = logging.getLogger("pixvox.transfer")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy.optimize import approx_fprime
 
-from pixvox.evaluation.transfer.probe import class_counts, fit_linear_probe, probe_objective
+from pixvox.evaluation.probe import class_counts, fit_linear_probe, probe_objective
 
 
 def _one_hot(labels: np.ndarray, c: int) -> np.ndarray:
@@ -100,3 +100,13 @@ def test_gradient_matches_finite_differences():
 def test_no_labeled_rows_is_an_error():
     with pytest.raises(ValueError, match="no labeled rows"):
         fit_linear_probe(np.zeros((3, 2)), np.zeros((3, 4)))
+
+
+def test_affine_form_gives_the_probe_logits_on_raw_features(seed):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(3.0, 5.0, (200, 6)) * rng.uniform(0.1, 10, 6)
+    counts = np.eye(3)[rng.integers(0, 3, 200)]
+    probe = fit_linear_probe(x, counts)
+    a, c = probe.affine()
+    z = (x - probe.mean) / probe.scale  # the standardized form, written out
+    np.testing.assert_allclose(x @ a + c, z @ probe.weight + probe.bias, rtol=1e-10, atol=1e-9)

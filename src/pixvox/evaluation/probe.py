@@ -37,6 +37,12 @@ class LinearProbe:
         z = (np.asarray(x, np.float64) - self.mean) / self.scale
         return z @ self.weight + self.bias
 
+    def affine(self) -> tuple[np.ndarray, np.ndarray]:
+        """The probe on raw (unstandardized) features: ``(A [D, C], c [C])`` float64 with
+        ``x @ A + c == logits(x)``, e.g. to load it into a network's linear layer."""
+        a = self.weight / self.scale[:, None]
+        return a, self.bias - self.mean @ a
+
     def predict(self, x: np.ndarray) -> np.ndarray:
         """int64 ``[N]`` class of every row of ``x`` ``[N, D]``."""
         return self.logits(x).argmax(1).astype(np.int64)
