@@ -176,3 +176,33 @@ def test_logits_land_on_their_voxels_when_the_engine_permutes_rows(seed, request
     torch.testing.assert_close(got_points, ref_points, rtol=1e-4, atol=1e-5)
     torch.testing.assert_close(got_points, ref[item["inverse"]], rtol=1e-4, atol=1e-5)
     assert torch.equal(pred, got_points.argmax(1))
+
+
+def test_kept_bn_statistics_stay_and_training_runs_the_evaluation_network(tmp_path, seed):
+    # init.keep_bn_stats: the pretraining's running statistics normalize training too, so a forward in
+    # train mode equals one in eval mode, and steps move the weights (BN affine included), not the stats.
+    source = make_pretrain_checkpoint(tmp_path / "pre", seed=seed)
+    cfg = finetune_cfg(
+        "init.mode=pretrained", f"init.checkpoint={tmp_path / 'pre'}", "init.keep_bn_stats=true"
+    )
+    net = SegmentationNet(cfg.student, 4)
+    initialize(net, cfg)
+    batch = _sparse_batch(seed, 4)
+    net.eval()
+    with torch.no_grad():
+        want = net(batch["feats"], batch["coords"])
+    net.train()
+    assert net.student.final.training and not net.student.bn0.training
+    with torch.no_grad():
+        got = net(batch["feats"], batch["coords"])
+    assert torch.equal(got, want)
+    opt = torch.optim.SGD(net.parameters(), lr=0.5)
+    step = SegmentationStep(net, torch.device("cpu"))
+    out = step(batch, 0)
+    opt.zero_grad()
+    out.loss.backward()
+    opt.step()
+    after = net.student_state()
+    stats = [k for k in source if "running_" in k]
+    assert stats and all(torch.equal(after[k], source[k]) for k in stats)
+    assert not torch.equal(after["bn0.bn.weight"], source["bn0.bn.weight"])

@@ -166,6 +166,9 @@ class InitConfig:
     head: Literal["new", "probe"] = "new"
     #: L2 penalty of the probe fit (head=probe), on standardized features
     probe_l2: float = 1e-4
+    #: BatchNorm in eval mode during training too: the statistics the network starts with (a
+    #: pretraining's; for scratch the initial zero mean and unit variance) stay, the affine weights train
+    keep_bn_stats: bool = False
 
     def __post_init__(self) -> None:
         check(

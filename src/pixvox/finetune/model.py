@@ -4,6 +4,9 @@ Initialization modes (``init.mode``):
 - ``scratch``: random weights.
 - ``pretrained``: every student tensor but ``final`` from a pretraining checkpoint; all layers train.
 - ``linear_probe``: the same weights, frozen (BatchNorm statistics included); only ``final`` trains.
+
+``init.keep_bn_stats`` keeps every BatchNorm in eval mode (statistics fixed, affine weights train);
+``init.head=probe`` (:mod:`pixvox.finetune.head_init`) starts ``final`` from a converged probe.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import MinkowskiEngine as ME
 import torch
 from torch import nn
 
@@ -41,6 +45,7 @@ class SegmentationNet(nn.Module):
         self.student = build_segmentation_student(student_cfg, num_classes)
         self.num_classes = num_classes
         self.frozen_backbone = False
+        self.frozen_bn_stats = False
 
     def freeze_backbone(self) -> None:
         """Linear probing: only ``final`` trains; the backbone runs in eval mode (its BatchNorm keeps the
@@ -50,11 +55,21 @@ class SegmentationNet(nn.Module):
         self.frozen_backbone = True
         self.train(self.training)
 
+    def freeze_bn_stats(self) -> None:
+        """``init.keep_bn_stats``: every BatchNorm runs in eval mode, in training too, so the statistics
+        the network starts with normalize training and evaluation alike; their affine weights train."""
+        self.frozen_bn_stats = True
+        self.train(self.training)
+
     def train(self, mode: bool = True) -> SegmentationNet:
         super().train(mode)
         if self.frozen_backbone:
             for m in self.student.children():
                 if m is not self.student.final:
+                    m.train(False)
+        if self.frozen_bn_stats:
+            for m in self.student.modules():
+                if isinstance(m, (ME.MinkowskiBatchNorm, nn.modules.batchnorm._BatchNorm)):
                     m.train(False)
         return self
 
@@ -117,6 +132,8 @@ def check_student_matches(state: dict[str, Any], s: StudentConfig, path: Path) -
 def initialize(net: SegmentationNet, cfg: FinetuneConfig) -> tuple[LoadReport | None, Path | None]:
     """Apply ``cfg.init`` to ``net``: load the pretrained student (every tensor but the head must load)
     and, for linear probing, freeze the backbone. Returns the load report and the checkpoint used."""
+    if cfg.init.keep_bn_stats:
+        net.freeze_bn_stats()
     if cfg.init.mode == "scratch":
         return None, None
     path = resolve_pretrain_checkpoint(cfg.init.checkpoint or "")

@@ -121,7 +121,7 @@ class FinetuneJob(TrainingJob):
         return net
 
     def sync_bn_scope(self) -> nn.Module | None:
-        return None if self.net.frozen_backbone else self.net.student
+        return None if self.net.frozen_backbone or self.net.frozen_bn_stats else self.net.student
 
     def param_groups(self) -> list[dict[str, Any]]:
         lr = self.cfg.optim.lr

@@ -90,6 +90,7 @@ ADDED_LATER: dict[tuple[str, str], Any] = {
     ("optim", "backbone_lr_factor"): 1.0,  # fine-tuning configs
     ("init", "head"): "new",
     ("init", "probe_l2"): 1e-4,
+    ("init", "keep_bn_stats"): False,
 }
 
 
