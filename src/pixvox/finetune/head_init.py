@@ -1,11 +1,12 @@
 """The classifier's start from a converged linear probe (``init.head=probe``; LP-FT).
 
-With few labels, a new random classifier trained by SGD on crops moves the backbone before the
-classifier fits, and a converged probe on the frozen features scores better than the whole network
-fine-tuned (docs/transfer.md, "Fine-tuning recipe"). So the classifier ``final`` is first set to the
-probe :func:`pixvox.evaluation.probe.fit_linear_probe` fits on the frozen network's features of the
-training scenes' labeled voxels (whole scenes, unaugmented, label budget applied, BatchNorm in eval
-mode, as evaluation runs); fine-tuning then goes on from there.
+With few labels, a new random classifier trained on crops moves the backbone while it is still far
+from fitting; LP-FT starts fine-tuning from the classifier that fits the frozen features instead (on
+the transfer benchmark's rooms it did not change the result: docs/transfer.md, "Fine-tuning
+recipe"). The classifier ``final`` is set to the probe :func:`pixvox.evaluation.probe.fit_linear_probe`
+fits on the frozen network's features of the training scenes' labeled voxels (whole scenes,
+unaugmented, label budget applied, BatchNorm in eval mode, as evaluation runs); fine-tuning then goes
+on from there.
 """
 
 from __future__ import annotations

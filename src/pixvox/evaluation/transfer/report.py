@@ -184,6 +184,12 @@ def markdown(result: dict[str, Any], s: dict[str, Any], command: str, ablations:
         "training room (the same voxels for every arm and seed), every labeled point of the test rooms scored."
     )
     L.append(
+        "- Two mIoUs: a probe's is the mean of the test rooms' own mIoUs (each over the classes of that room); "
+        "a fine-tuning run's comes from one confusion matrix pooled over both rooms' points (the fine-tuning "
+        "job's evaluation), which also counts a class predicted in a room that lacks it. Compare "
+        "within a table, not across tables."
+    )
+    L.append(
         "- Caveat: ICL-NUIM's and SUN3D's world frames are their first camera's (up ≈ −y) while the "
         "pretraining rotates about z (ScanNet's up); the quick mode pretrains on the ScanNet sequence only."
     )
