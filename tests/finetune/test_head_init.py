@@ -18,7 +18,7 @@ from pixvox.finetune.run import main
 from pixvox.io.clouds import CloudIndex
 from pixvox.sparse import features_in_input_order, sparse_tensor
 
-from .conftest import make_pretrain_checkpoint
+from .conftest import make_pretrain_checkpoint, room_cloud
 from .test_run import CONFIG, tiny_args
 
 
@@ -113,3 +113,21 @@ def test_finetuning_with_a_probe_head_records_the_fit(tiny_rooms, tmp_path):
 def test_bad_head_settings_name_the_key(tiny_rooms, tmp_path, override, key):
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
         _cfg(tiny_rooms, tmp_path, override)
+
+
+def test_no_labeled_voxel_is_a_clear_error(tmp_path):
+    rng = np.random.default_rng(0)
+    cloud = room_cloud(rng)
+    cloud.labels[:] = -1
+    index = CloudIndex.open_or_create(tmp_path / "clouds", ["floor", "wall", "table"])
+    index.add("empty_room", cloud)
+    index.write()
+    make_pretrain_checkpoint(tmp_path / "pre")
+    cfg = _cfg(
+        tmp_path / "clouds", tmp_path, "data.train.include=[empty_room]", "data.val.include=[empty_room]"
+    )
+    ds = SegmentationDataset(CloudIndex.load(tmp_path / "clouds"), ["empty_room"], cfg.data, train=True)
+    net = SegmentationNet(cfg.student, 3)
+    initialize(net, cfg)
+    with pytest.raises(ValueError, match="empty_room.*no labeled voxels"):
+        init_head_from_probe(net, ds, torch.device("cpu"), cfg.init.probe_l2)

@@ -20,6 +20,7 @@ from pixvox.datasets.segmentation import SegmentationDataset, collate_segmentati
 from pixvox.engine.logger import log
 from pixvox.evaluation.probe import class_counts, fit_linear_probe
 from pixvox.finetune.model import SegmentationNet
+from pixvox.io.clouds import CloudFormatError
 from pixvox.sparse import features_in_input_order, sparse_tensor
 
 
@@ -37,7 +38,12 @@ def labeled_features(
     xs, cs = [], []
     try:
         for name in dict.fromkeys(ds.scenes):  # each scene once, in order
-            b = collate_segmentation([ds.whole_scene(name)])
+            try:
+                item = ds.whole_scene(name)
+            except CloudFormatError as err:  # training skips such a scene too (skip_unreadable)
+                log.warning("init.head=probe: scene %s skipped: %s", name, err)
+                continue
+            b = collate_segmentation([item])
             x = sparse_tensor(b["feats"].to(device), b["coords"].to(device))
             f = features_in_input_order(net.student.forward_features(x), x).float().cpu().numpy()
             counts = class_counts(b["point_labels"].numpy(), b["inverse"].numpy(), f.shape[0], ds.num_classes)
@@ -46,6 +52,8 @@ def labeled_features(
             cs.append(counts[rows])
     finally:
         net.train(was_training)
+    if not xs:
+        return np.zeros((0, 0), np.float32), np.zeros((0, ds.num_classes))
     return np.concatenate(xs), np.concatenate(cs)
 
 
