@@ -92,6 +92,15 @@ def broadcast_object(obj):
     return box[0]
 
 
+def broadcast_tensors(tensors: list[torch.Tensor], src: int = 0) -> None:
+    """Overwrite ``tensors`` in place with rank ``src``'s values (no-op in a single process)."""
+    if not (is_initialized() and world_size() > 1):
+        return
+    with torch.no_grad():
+        for t in tensors:
+            dist.broadcast(t.data, src=src)
+
+
 def all_gather_variable(t: torch.Tensor) -> tuple[torch.Tensor, int]:
     """Concatenate ``t`` (``[n_r, ...]``, n_r may differ per rank) from all ranks, with gradients.
 

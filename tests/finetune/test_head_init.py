@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+import logging
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from pixvox.comm import launch_local
 from pixvox.config import FinetuneConfig, load_config
 from pixvox.config.loader import ConfigError
 from pixvox.datasets.segmentation import IGNORE, SegmentationDataset, collate_segmentation
+from pixvox.engine.checkpoint import load_checkpoint
 from pixvox.evaluation.probe import fit_linear_probe
 from pixvox.finetune.head_init import init_head_from_probe
 from pixvox.finetune.model import SegmentationNet, initialize
@@ -131,3 +135,68 @@ def test_no_labeled_voxel_is_a_clear_error(tmp_path):
     initialize(net, cfg)
     with pytest.raises(ValueError, match="empty_room.*no labeled voxels"):
         init_head_from_probe(net, ds, torch.device("cpu"), cfg.init.probe_l2)
+
+
+def _lpft_args(tiny_rooms, tmp_path, name: str, **extra) -> list[str]:
+    """Fine-tuning from ``tmp_path/pre`` (made by the test) with init.head=probe."""
+    lpft = {
+        "init.checkpoint": tmp_path / "pre",
+        "init.mode": "pretrained",
+        "init.head": "probe",
+        "data.subset.points_per_scene": 40,
+        "eval.export_ply": 0,
+        "eval.confusion_png": "false",
+        **extra,
+    }
+    return [CONFIG, *tiny_args(tiny_rooms, tmp_path, name, **lpft)]
+
+
+FIT_MESSAGE = "classifier from a converged probe"
+
+
+def test_a_resumed_run_does_not_fit_the_probe_again(tiny_rooms, tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="pixvox")
+    make_pretrain_checkpoint(tmp_path / "pre")
+    main([*_lpft_args(tiny_rooms, tmp_path, "lpft"), "--resume", "none"])
+    assert FIT_MESSAGE in caplog.text  # the first part fits it
+    init_json = tmp_path / "lpft/init.json"
+    written = init_json.stat().st_mtime_ns, init_json.read_text()
+    caplog.clear()
+
+    summary = main([*_lpft_args(tiny_rooms, tmp_path, "lpft"), "train.max_steps=5", "--resume", "auto"])
+    assert summary["steps"] == 5
+    assert "resumed from" in caplog.text and FIT_MESSAGE not in caplog.text
+    assert (init_json.stat().st_mtime_ns, init_json.read_text()) == written  # the start's record stays
+
+
+# SGD, as in the pretraining job's two-process test: equal gradients give equal weights.
+TWO = {"train.max_steps": 2, "optim.name": "sgd", "optim.lr": 0.05, "train.checkpoint_every": 2}
+
+
+def _two_process_worker(rank: int, root: str, out: str) -> None:
+    from pixvox.finetune import run
+
+    fits = []
+    fit = run.init_head_from_probe
+
+    def counted(*args, **kwargs):  # the real fit, counted
+        fits.append(1)
+        return fit(*args, **kwargs)
+
+    run.init_head_from_probe = counted
+    main([*_lpft_args(Path(root), Path(out), "two", **TWO), "--resume", "none"])
+    (Path(out) / f"fits_rank{rank}.txt").write_text(str(len(fits)))
+
+
+def test_two_processes_fit_the_probe_once_and_train_as_one(tiny_rooms, tmp_path):
+    make_pretrain_checkpoint(tmp_path / "pre")
+    main([*_lpft_args(tiny_rooms, tmp_path, "one", **TWO), "--resume", "none"])
+    launch_local(_two_process_worker, 2, str(tiny_rooms), str(tmp_path))
+    assert [(tmp_path / f"fits_rank{r}.txt").read_text() for r in (0, 1)] == ["1", "0"]
+    one = load_checkpoint(tmp_path / "one/checkpoints/step_00000002.pt")["student"]
+    two = load_checkpoint(tmp_path / "two/checkpoints/step_00000002.pt")["student"]
+    # Without the broadcast, rank 1 trains its random classifier: its gradients, averaged into rank
+    # 0's, move the weights away from the single process's.
+    for k in ("final.kernel", "final.bias"):
+        torch.testing.assert_close(two[k], one[k], rtol=1e-4, atol=2e-5, msg=k)
+    assert json.loads((tmp_path / "two/init.json").read_text())["head_probe"]["labeled_points"] == 80

@@ -7,8 +7,9 @@ and the :class:`~pixvox.engine.trainer.Trainer`. A task subclasses it and fills 
 data, its network, its step, its evaluation and its summary (pixvox.pretrain.run, pixvox.finetune.run).
 
 Order of :meth:`TrainingJob.run`: save config → ``prepare_data`` (single process) → ``build_data``
-→ seed → ``build_network`` → sync BN + DDP → optimizer / schedule → resume → loader →
-``build_step`` / ``build_eval`` → train → ``after_training`` → curves → ``summarize``.
+→ seed → ``build_network`` → sync BN + DDP → optimizer / schedule → resume → ``initialize_fresh``
+(only when no checkpoint was resumed) → loader → ``build_step`` / ``build_eval`` → train →
+``after_training`` → curves → ``summarize``.
 """
 
 from __future__ import annotations
@@ -121,6 +122,12 @@ class TrainingJob:
         self.model = wrap_for_training(self.net, self.dist, self.cfg.train.sync_bn, self.sync_bn_scope())
         return self.model
 
+    def initialize_fresh(self) -> None:
+        """Initialization only a run that starts at step 0 needs: a resumed run's checkpoint already
+        holds its result, so the work is skipped there. Runs after the DDP wrap, which has already
+        synchronized the weights: anything computed here must end up equal on every process (compute
+        on the main process, then :func:`pixvox.comm.broadcast_tensors`)."""
+
     def sync_bn_scope(self) -> nn.Module | None:
         """The part of ``net`` whose BatchNorms synchronize across processes (None = none)."""
         return self.net
@@ -226,6 +233,8 @@ class TrainingJob:
             device=dist.device,
             restore=lambda state: skips.update(state.get("skips", {})),
         )
+        if start_step == 0:
+            self.initialize_fresh()
         if start_step >= cfg.train.max_steps:
             log.info("nothing to do: the run already reached train.max_steps=%d", cfg.train.max_steps)
 

@@ -20,6 +20,7 @@ from typing import Any
 
 from torch import nn
 
+from pixvox.comm import broadcast_tensors
 from pixvox.config import FinetuneConfig
 from pixvox.datasets.segmentation import SegmentationDataset, class_weights, collate_segmentation
 from pixvox.datasets.splits import resolve_split
@@ -103,22 +104,31 @@ class FinetuneJob(TrainingJob):
         cfg = self.cfg
         net = SegmentationNet(cfg.student, self.index.num_classes)
         report, self.init_path = initialize(net, cfg)
-        probe = None
-        if cfg.init.head == "probe":
-            probe = init_head_from_probe(net, self.train_ds, self.dist.device, cfg.init.probe_l2)
         self.init_info = {
             "mode": cfg.init.mode,
             "head": cfg.init.head,
-            "head_probe": probe,
+            "head_probe": None,  # filled by initialize_fresh with init.head=probe
             "checkpoint": str(self.init_path) if self.init_path else None,
             "loaded": len(report.loaded) if report else 0,
             "new_head": report.expected_missing if report else [],
             "unexpected": report.unexpected if report else [],
             "trainable_parameters": sum(p.numel() for p in net.parameters() if p.requires_grad),
         }
+        return net
+
+    def initialize_fresh(self) -> None:
+        """With ``init.head=probe``, fit the classifier on the main process and broadcast it (a resumed
+        run skips this: its checkpoint holds the trained classifier); write init.json (a resumed run
+        keeps the one its start wrote)."""
+        if self.cfg.init.head == "probe":
+            if self.dist.is_main:
+                self.init_info["head_probe"] = init_head_from_probe(
+                    self.net, self.train_ds, self.dist.device, self.cfg.init.probe_l2
+                )
+            final = self.net.student.final
+            broadcast_tensors([final.kernel, final.bias])
         if self.dist.is_main:
             atomic_write_json(self.run_dir / "init.json", self.init_info)
-        return net
 
     def sync_bn_scope(self) -> nn.Module | None:
         return None if self.net.frozen_backbone or self.net.frozen_bn_stats else self.net.student
