@@ -26,7 +26,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    from pixvox.evaluation.transfer.bench import BenchOptions
+    from pixvox.bench.transfer.bench import BenchOptions
 
     d = BenchOptions()
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -93,7 +93,7 @@ TOOL_ONLY = ("docs_dir", "ablation", "quick")
 
 def options(a: argparse.Namespace):
     """The BenchOptions of parsed arguments: the mode's defaults, then every option given."""
-    from pixvox.evaluation.transfer.bench import BenchOptions, quick
+    from pixvox.bench.transfer.bench import BenchOptions, quick
 
     opts = quick(BenchOptions()) if a.quick else BenchOptions()
     for key, value in vars(a).items():
@@ -105,9 +105,9 @@ def options(a: argparse.Namespace):
 def main(argv: list[str] | None = None) -> int:
     a = parse_args(argv)
     os.chdir(REPO)
+    from pixvox.bench.transfer.bench import run_bench
+    from pixvox.bench.transfer.report import write_report
     from pixvox.errors import UserError
-    from pixvox.evaluation.transfer.bench import run_bench
-    from pixvox.evaluation.transfer.report import write_report
 
     opts = options(a)
     finetune_change = a.finetune_overrides is not None or a.finetune_steps is not None
@@ -143,8 +143,8 @@ def main(argv: list[str] | None = None) -> int:
     if a.ablation:
         import json
 
-        from pixvox.evaluation.transfer.ablation import ablation_row, finetune_row, load_rows, save_row
-        from pixvox.evaluation.transfer.report import rerender
+        from pixvox.bench.transfer.ablation import ablation_row, finetune_row, load_rows, save_row
+        from pixvox.bench.transfer.report import rerender
 
         write_report(result, Path(opts.out_dir) / "ablations" / a.ablation, command)
         main_json = docs / "transfer.json"

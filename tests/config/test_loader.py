@@ -123,7 +123,7 @@ def test_shipped_configs_load(path):
         pytest.skip("fragment meant for _base_ only")
     schema = PretrainConfig
     if "transfer" in path.parts:  # an arm of the transfer benchmark: a pretraining config + 'transfer:'
-        from pixvox.evaluation.transfer.arms import arm_config, load_arm
+        from pixvox.bench.transfer.arms import arm_config, load_arm
 
         assert to_dict(arm_config(load_arm(path.stem, path.parent), 0, []))
         return

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from pixvox.evaluation.transfer.stats import paired_difference, t_interval
+from pixvox.bench.transfer.stats import paired_difference, t_interval
 
 
 @pytest.mark.parametrize("n", [2, 3, 5, 12])

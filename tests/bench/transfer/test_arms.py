@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pixvox.config import ConfigError, PretrainConfig, load_config, to_dict
-from pixvox.evaluation.transfer.arms import (
+from pixvox.bench.transfer.arms import (
     arm_config,
     arm_names,
     config_hash,
@@ -18,6 +17,7 @@ from pixvox.evaluation.transfer.arms import (
     finished,
     load_arm,
 )
+from pixvox.config import ConfigError, PretrainConfig, load_config, to_dict
 
 REPO_ARMS = Path(__file__).resolve().parents[3] / "configs" / "transfer"
 REPO_PRETRAIN = REPO_ARMS.parent / "pretrain"
@@ -111,8 +111,8 @@ def test_a_key_added_later_at_its_default_keeps_the_runs_cached_before_it(tmp_pa
 def test_fine_tuning_runs_made_before_backbone_lr_factor_and_head_keep_their_hash(tmp_path):
     """As above for ``optim.backbone_lr_factor`` (default 1), ``init.head`` (new) and ``init.probe_l2``
     in the fine-tuning configs."""
-    from pixvox.evaluation.transfer.arms import FINETUNE_RECIPE
-    from pixvox.evaluation.transfer.finetune import finetune_config
+    from pixvox.bench.transfer.arms import FINETUNE_RECIPE
+    from pixvox.bench.transfer.finetune import finetune_config
 
     args = (REPO_ARMS.parents[1] / FINETUNE_RECIPE, "scratch", 20, 0, 100, tmp_path, ["a"], ["b"], None)
     cfg = finetune_config(*args)

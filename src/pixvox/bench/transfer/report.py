@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from pixvox.evaluation.transfer import ablation
-from pixvox.evaluation.transfer.stats import Interval, paired_difference, per_seed, t_interval
+from pixvox.bench.transfer import ablation
+from pixvox.bench.transfer.stats import Interval, paired_difference, per_seed, t_interval
 from pixvox.io.atomic import atomic_write_json, atomic_write_text
 
 BASELINE = "random"

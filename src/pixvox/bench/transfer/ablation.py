@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from pixvox.evaluation.transfer.stats import Interval, paired_difference, per_seed, t_interval
+from pixvox.bench.transfer.stats import Interval, paired_difference, per_seed, t_interval
 from pixvox.io.atomic import atomic_write_json
 
 FILE = "transfer_ablations.json"

@@ -7,7 +7,7 @@ import json
 import pytest
 from scipy import stats
 
-from pixvox.evaluation.transfer.report import per_seed, summarize, write_report
+from pixvox.bench.transfer.report import per_seed, summarize, write_report
 
 
 def _result():
@@ -89,8 +89,8 @@ def test_writes_the_three_files_and_states_the_targets(tmp_path):
 
 
 def test_an_ablation_row_is_compared_with_the_main_run_by_seed(tmp_path):
-    from pixvox.evaluation.transfer import ablation
-    from pixvox.evaluation.transfer.report import rerender
+    from pixvox.bench.transfer import ablation
+    from pixvox.bench.transfer.report import rerender
 
     main = _result()
     write_report(main, tmp_path, "python tools/transfer_bench.py --quick")
@@ -119,8 +119,8 @@ def test_an_ablation_row_is_compared_with_the_main_run_by_seed(tmp_path):
 
 
 def test_flat_verdict_needs_the_whole_interval_inside_the_band():
-    from pixvox.evaluation.transfer.report import flat_verdict
-    from pixvox.evaluation.transfer.stats import t_interval
+    from pixvox.bench.transfer.report import flat_verdict
+    from pixvox.bench.transfer.stats import t_interval
 
     assert flat_verdict(t_interval([0.001, -0.002, 0.0005])).startswith("yes")
     assert flat_verdict(t_interval([0.02, 0.01, 0.03])).startswith("not shown")
@@ -128,7 +128,7 @@ def test_flat_verdict_needs_the_whole_interval_inside_the_band():
 
 
 def test_a_change_at_another_step_budget_is_compared_with_the_plain_row_of_that_budget():
-    from pixvox.evaluation.transfer import ablation
+    from pixvox.bench.transfer import ablation
 
     main = _result()  # 3 steps
     main["config"]["quick"] = False
@@ -182,8 +182,8 @@ def test_objective_arms_are_paired_against_ppkt_and_only_a_clear_win_is_kept(tmp
 
 
 def test_a_fine_tuning_recipe_row_is_paired_with_the_main_recipe_and_rendered_apart(tmp_path):
-    from pixvox.evaluation.transfer import ablation
-    from pixvox.evaluation.transfer.report import rerender
+    from pixvox.bench.transfer import ablation
+    from pixvox.bench.transfer.report import rerender
 
     write_report(_result(), tmp_path, "python tools/transfer_bench.py --quick")
     changed = _result()
@@ -214,7 +214,7 @@ def test_a_fine_tuning_recipe_row_is_paired_with_the_main_recipe_and_rendered_ap
 
 
 def test_saved_rows_keep_hand_written_notes_readable(tmp_path):
-    from pixvox.evaluation.transfer import ablation
+    from pixvox.bench.transfer import ablation
 
     note = "ppkt −0.4 [−2.8, +2.1], τ 0.4, 1×1 head"
     ablation.save_row(tmp_path, {"name": "x", "kind": "finetune", "note": note})

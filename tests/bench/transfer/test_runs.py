@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from pixvox.bench.transfer.arms import arm_config, load_arm, pretrain_run
+from pixvox.bench.transfer.data import write_subset_index
+from pixvox.bench.transfer.retrieval import heldout_retrieval
 from pixvox.datasets.fusion import holdout_split
-from pixvox.evaluation.transfer.arms import arm_config, load_arm, pretrain_run
-from pixvox.evaluation.transfer.data import write_subset_index
-from pixvox.evaluation.transfer.retrieval import heldout_retrieval
 from pixvox.io.fusions import FusionIndex
 
 ARMS = Path(__file__).resolve().parents[3] / "configs" / "transfer"
@@ -116,8 +116,8 @@ def test_runs_side_by_side_equal_the_same_runs_in_this_process(tiny_fusions, tmp
     run folders (config hash) and bit-identical weights, from two spawned worker processes."""
     import torch
 
+    from pixvox.bench.transfer.pool import run_side_by_side
     from pixvox.engine.checkpoint import latest_checkpoint
-    from pixvox.evaluation.transfer.pool import run_side_by_side
 
     arm = load_arm("ppkt", ARMS)
     seeds = (0, 1)
@@ -155,7 +155,7 @@ def test_runs_side_by_side_equal_the_same_runs_in_this_process(tiny_fusions, tmp
 def test_a_failing_run_side_by_side_is_raised_here():
     import operator
 
-    from pixvox.evaluation.transfer.pool import run_side_by_side
+    from pixvox.bench.transfer.pool import run_side_by_side
 
     assert run_side_by_side([(operator.add, (1, 2)), (operator.mul, (3, 4))], 2) == [3, 12]
     with pytest.raises(ZeroDivisionError):
@@ -165,7 +165,7 @@ def test_a_failing_run_side_by_side_is_raised_here():
 def test_each_run_is_reported_as_it_finishes_not_when_all_have():
     import time
 
-    from pixvox.evaluation.transfer.pool import run_side_by_side
+    from pixvox.bench.transfer.pool import run_side_by_side
 
     seen: dict[int, float] = {}
     run_side_by_side(

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from pixvox.evaluation.transfer.bench import BenchOptions
+from pixvox.bench.transfer.bench import BenchOptions
 
 TOOL = Path(__file__).resolve().parents[3] / "tools" / "transfer_bench.py"
 
@@ -35,8 +35,8 @@ def test_every_option_reaches_the_bench_options():
 
 
 def test_finetune_set_overrides_the_recipe_for_both_inits(tmp_path):
-    from pixvox.evaluation.transfer.arms import FINETUNE_RECIPE
-    from pixvox.evaluation.transfer.finetune import finetune_config
+    from pixvox.bench.transfer.arms import FINETUNE_RECIPE
+    from pixvox.bench.transfer.finetune import finetune_config
 
     tool = _tool()
     opts = tool.options(tool.parse_args(["--finetune-set", "optim.lr=0.02", "optim.backbone_lr_factor=0.1"]))

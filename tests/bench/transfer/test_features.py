@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pixvox.evaluation.transfer.arms import arm_config, load_arm
-from pixvox.evaluation.transfer.features import build_arm_student, room_features
+from pixvox.bench.transfer.arms import arm_config, load_arm
+from pixvox.bench.transfer.features import build_arm_student, room_features
 from pixvox.io.clouds import LabeledCloud
 
 ARMS = Path(__file__).resolve().parents[3] / "configs" / "transfer"

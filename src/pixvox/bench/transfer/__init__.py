@@ -2,7 +2,7 @@
 
 Modules, one concept each: :mod:`.data` (pretraining fusions with a contiguous held-out tail, the
 labeled rooms), :mod:`.arms` (arm configs and the run cache), :mod:`.features` (frozen per-point
-features), :mod:`.probe` (the L-BFGS linear probe), :mod:`.stats` (paired t-intervals),
+features; the probe itself is :mod:`pixvox.evaluation.probe`), :mod:`.stats` (paired t-intervals),
 :mod:`.retrieval` (held-out voxel→pixel top-1), :mod:`.finetune` (scratch vs pretrained fine-tuning),
 :mod:`.report` (docs/transfer.{md,json}, the figure), :mod:`.ablation` (its table of screened
 changes) and :mod:`.bench` (the whole run;

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pixvox.evaluation.transfer.data import (
+from pixvox.bench.transfer.data import (
     RoomSplitError,
     before_heldout,
     check_disjoint,

@@ -20,16 +20,16 @@ from typing import Any
 
 import numpy as np
 
+from pixvox.bench.transfer import arms as arms_mod
+from pixvox.bench.transfer.data import check_disjoint, prepare_fusions, prepare_rooms, room_name
+from pixvox.bench.transfer.features import RoomFeatures, build_arm_student, room_features
+from pixvox.bench.transfer.finetune import finetune_config, finetune_run
+from pixvox.bench.transfer.pool import run_side_by_side
+from pixvox.bench.transfer.retrieval import has_retrieval, heldout_retrieval
 from pixvox.config import PretrainConfig, to_dict
 from pixvox.engine.threads import usable_cores
 from pixvox.evaluation.metrics import SegmentationMetrics
 from pixvox.evaluation.probe import class_counts, fit_linear_probe
-from pixvox.evaluation.transfer import arms as arms_mod
-from pixvox.evaluation.transfer.data import check_disjoint, prepare_fusions, prepare_rooms, room_name
-from pixvox.evaluation.transfer.features import RoomFeatures, build_arm_student, room_features
-from pixvox.evaluation.transfer.finetune import finetune_config, finetune_run
-from pixvox.evaluation.transfer.pool import run_side_by_side
-from pixvox.evaluation.transfer.retrieval import has_retrieval, heldout_retrieval
 
 log = logging.getLogger("pixvox.transfer")
 SHARED = "../shared/data"

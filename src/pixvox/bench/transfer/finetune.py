@@ -14,8 +14,8 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
+from pixvox.bench.transfer.arms import config_hash, finished
 from pixvox.config import FinetuneConfig, load_config
-from pixvox.evaluation.transfer.arms import config_hash, finished
 
 INITS = ("scratch", "pretrained")
 
