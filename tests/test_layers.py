@@ -74,7 +74,7 @@ def test_the_package_never_imports_the_command_line_folders():
     assert not bad, bad
 
 
-def test_the_checker_sees_a_loop(tmp_path):
+def test_the_import_reader_counts_lazy_imports_and_skips_type_checking():
     """The import reader itself: a lazy import counts, one under TYPE_CHECKING does not."""
     src = (
         "from typing import TYPE_CHECKING\n"

@@ -94,17 +94,23 @@ def test_a_new_head_is_left_as_initialized(tiny_rooms, tmp_path):
     assert torch.equal(net.student.final.kernel, fresh.student.final.kernel)
 
 
-def test_finetuning_with_a_probe_head_records_the_fit(tiny_rooms, tmp_path):
-    make_pretrain_checkpoint(tmp_path / "pre")
-    extra = {
+def _lpft_args(tiny_rooms, tmp_path, name: str, **extra) -> list[str]:
+    """Fine-tuning from ``tmp_path/pre`` (made by the test) with init.head=probe."""
+    lpft = {
         "init.checkpoint": tmp_path / "pre",
         "init.mode": "pretrained",
         "init.head": "probe",
         "data.subset.points_per_scene": 40,
         "eval.export_ply": 0,
         "eval.confusion_png": "false",
+        **extra,
     }
-    summary = main([CONFIG, *tiny_args(tiny_rooms, tmp_path, "lpft", **extra), "--resume", "none"])
+    return [CONFIG, *tiny_args(tiny_rooms, tmp_path, name, **lpft)]
+
+
+def test_finetuning_with_a_probe_head_records_the_fit(tiny_rooms, tmp_path):
+    make_pretrain_checkpoint(tmp_path / "pre")
+    summary = main([*_lpft_args(tiny_rooms, tmp_path, "lpft"), "--resume", "none"])
     assert summary["steps"] == 3
     info = json.loads((tmp_path / "lpft/init.json").read_text())
     assert info["head"] == "probe" and info["head_probe"]["labeled_points"] == 80
@@ -135,20 +141,6 @@ def test_no_labeled_voxel_is_a_clear_error(tmp_path):
     initialize(net, cfg)
     with pytest.raises(ValueError, match="empty_room.*no labeled voxels"):
         init_head_from_probe(net, ds, torch.device("cpu"), cfg.init.probe_l2)
-
-
-def _lpft_args(tiny_rooms, tmp_path, name: str, **extra) -> list[str]:
-    """Fine-tuning from ``tmp_path/pre`` (made by the test) with init.head=probe."""
-    lpft = {
-        "init.checkpoint": tmp_path / "pre",
-        "init.mode": "pretrained",
-        "init.head": "probe",
-        "data.subset.points_per_scene": 40,
-        "eval.export_ply": 0,
-        "eval.confusion_png": "false",
-        **extra,
-    }
-    return [CONFIG, *tiny_args(tiny_rooms, tmp_path, name, **lpft)]
 
 
 FIT_MESSAGE = "classifier from a converged probe"
