@@ -5,6 +5,7 @@ labeled rooms), :mod:`.arms` (arm configs and the run cache), :mod:`.features` (
 features; the probe itself is :mod:`pixvox.evaluation.probe`), :mod:`.stats` (paired t-intervals),
 :mod:`.retrieval` (held-out voxel→pixel top-1), :mod:`.finetune` (scratch vs pretrained fine-tuning),
 :mod:`.report` (docs/transfer.{md,json}, the figure), :mod:`.ablation` (its table of screened
-changes) and :mod:`.bench` (the whole run;
-``tools/transfer_bench.py`` is its command line).
+changes), :mod:`.compare` (does a rerun reproduce a report within its intervals;
+``tools/transfer_compare.py``) and :mod:`.bench` (the whole run; ``tools/transfer_bench.py`` is its
+command line).
 """

@@ -193,6 +193,11 @@ def markdown(result: dict[str, Any], s: dict[str, Any], command: str, ablations:
         "- Caveat: ICL-NUIM's and SUN3D's world frames are their first camera's (up ≈ −y) while the "
         "pretraining rotates about z (ScanNet's up); the quick mode pretrains on the ScanNet sequence only."
     )
+    L.append(
+        "- Reproducing: keep this report's JSON (`git show HEAD:docs/transfer.json > ref.json`), rerun the "
+        "command above, then `python tools/transfer_compare.py ref.json docs/transfer.json`: every quantity "
+        "stated with an interval must have its new mean inside that interval."
+    )
     if cfg["quick"]:
         L.append(
             "- Quick mode: a few pretraining steps only. It shows the pipeline end to end and its noise "

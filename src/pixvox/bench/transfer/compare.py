@@ -1,0 +1,161 @@
+"""Does a new run of the transfer benchmark reproduce a reference docs/transfer.json?
+
+Issue 11's done-when: from a fresh clone, ``python tools/transfer_bench.py`` reproduces
+docs/transfer.json *within the stated intervals*. Each quantity the report states with a 95%
+interval (probe mIoU per arm, paired differences, fine-tuning per budget, retrieval top-1) is
+recomputed from both files' raw rows with :func:`.report.summarize`; the candidate's mean must lie
+inside the reference's interval. Raw rows are also matched one by one, so that a bit-for-bit
+reproduction (same code, same data, one thread per run) is reported as such.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from pixvox.bench.transfer.report import summarize
+from pixvox.bench.transfer.stats import Interval
+
+#: config fields that must agree for the comparison to mean anything (paths, arms, seeds, budgets)
+SAME_CONFIG = (
+    "pretrain_data",
+    "train_rooms",
+    "test_rooms",
+    "arms",
+    "seeds",
+    "steps",
+    "finetune_budgets",
+    "finetune_seeds",
+    "finetune_steps",
+    "probe_rows",
+    "overrides",
+)
+
+
+@dataclass(frozen=True)
+class Check:
+    """One stated quantity: the reference's mean and interval, the candidate's mean (fractions)."""
+
+    quantity: str
+    ref_mean: float
+    ref_low: float
+    ref_high: float
+    new_mean: float
+
+    @property
+    def within(self) -> bool:
+        """Candidate mean inside the reference's closed interval (False when either is undefined)."""
+        return bool(self.ref_low <= self.new_mean <= self.ref_high)
+
+
+@dataclass(frozen=True)
+class RowMatch:
+    """Raw rows (probe, fine-tune, retrieval) present in both runs, and how many are identical."""
+
+    table: str
+    common: int
+    identical: int
+    max_abs_diff: float
+    only_reference: int
+    only_candidate: int
+
+
+def _intervals(s: dict[str, Any]) -> Iterator[tuple[str, Interval]]:
+    for arm, i in s["probe"].items():
+        yield f"probe {arm}", i
+    for name, i in s["diff"].items():
+        yield f"probe {name}", i
+    for budget, f in s["finetune"].items():
+        for k in ("scratch", "ppkt", "gain"):
+            yield f"finetune {budget} pts {k}", f[k]
+    for arm, (top1, _chance) in s["retrieval"].items():
+        yield f"retrieval {arm} top1", top1
+    if "retrieval_diff" in s:
+        yield "retrieval ppkt - random_teacher top1", s["retrieval_diff"]
+
+
+def config_differences(reference: dict[str, Any], candidate: dict[str, Any]) -> list[str]:
+    """The :data:`SAME_CONFIG` keys whose values differ between the two runs' ``config``."""
+    a, b = reference.get("config", {}), candidate.get("config", {})
+    return [k for k in SAME_CONFIG if a.get(k) != b.get(k)]
+
+
+def interval_checks(reference: dict[str, Any], candidate: dict[str, Any]) -> list[Check]:
+    """Every interval quantity of ``reference`` that ``candidate`` also has, in report order."""
+    new = dict(_intervals(summarize(candidate)))
+    out = []
+    for name, ref in _intervals(summarize(reference)):
+        if name in new and ref.n >= 2 and math.isfinite(ref.low):
+            out.append(Check(name, ref.mean, ref.low, ref.high, new[name].mean))
+    return out
+
+
+_KEYS = {
+    "probe": (("arm", "seed", "test_room"), "miou"),
+    "finetune": (("init", "budget", "seed"), "miou"),
+    "retrieval": (("arm", "seed"), "top1"),
+}
+
+
+def row_matches(reference: dict[str, Any], candidate: dict[str, Any]) -> list[RowMatch]:
+    """Per table: rows matched by key (e.g. arm, seed, test room) and their value differences."""
+    out = []
+    for table, (keys, value) in _KEYS.items():
+        ref = {tuple(r[k] for k in keys): float(r[value]) for r in reference.get(table, [])}
+        new = {tuple(r[k] for k in keys): float(r[value]) for r in candidate.get(table, [])}
+        common = sorted(set(ref) & set(new), key=str)
+        diffs = [abs(ref[k] - new[k]) for k in common]
+        out.append(
+            RowMatch(
+                table,
+                len(common),
+                sum(d == 0.0 for d in diffs),
+                max(diffs, default=0.0),
+                len(set(ref) - set(new)),
+                len(set(new) - set(ref)),
+            )
+        )
+    return out
+
+
+def compare(reference: dict[str, Any], candidate: dict[str, Any]) -> dict[str, Any]:
+    """The whole comparison as JSON-ready data; ``reproduced`` is True when every check holds,
+    the configs agree, and no stated quantity is missing from the candidate."""
+    checks = interval_checks(reference, candidate)
+    stated = sum(1 for _, i in _intervals(summarize(reference)) if i.n >= 2 and math.isfinite(i.low))
+    cfg = config_differences(reference, candidate)
+    return {
+        "reproduced": bool(checks) and all(c.within for c in checks) and not cfg and len(checks) == stated,
+        "config_differences": cfg,
+        "stated_quantities": stated,
+        "checks": [{**asdict(c), "within": c.within} for c in checks],
+        "rows": [asdict(m) for m in row_matches(reference, candidate)],
+        "reference": {k: reference.get(k) for k in ("command", "date", "wall_seconds", "machine")},
+        "candidate": {k: candidate.get(k) for k in ("command", "date", "wall_seconds", "machine")},
+    }
+
+
+def table(result: dict[str, Any]) -> str:
+    """A plain-text table of the checks (percent points) and the row matches."""
+    lines = [f"{'quantity':<44} {'reference [95%]':>24} {'new':>7}  within"]
+    for c in result["checks"]:
+        ref = f"{100 * c['ref_mean']:+.2f} [{100 * c['ref_low']:+.2f}, {100 * c['ref_high']:+.2f}]"
+        lines.append(
+            f"{c['quantity']:<44} {ref:>24} {100 * c['new_mean']:+7.2f}  {'yes' if c['within'] else 'NO'}"
+        )
+    lines.append("")
+    for m in result["rows"]:
+        lines.append(
+            f"{m['table']}: {m['identical']}/{m['common']} rows identical, max |diff| "
+            f"{m['max_abs_diff']:.3g}; only in reference {m['only_reference']}, only in new {m['only_candidate']}"
+        )
+    if result["config_differences"]:
+        lines.append("config differs in: " + ", ".join(result["config_differences"]))
+    n_in = sum(c["within"] for c in result["checks"])
+    lines.append(
+        f"{n_in}/{result['stated_quantities']} stated quantities within the reference's interval: "
+        + ("REPRODUCED" if result["reproduced"] else "NOT reproduced")
+    )
+    return "\n".join(lines)
