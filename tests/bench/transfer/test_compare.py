@@ -9,9 +9,11 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from pixvox.bench.transfer.compare import compare
+from pixvox.bench.transfer.compare import compare, miss_probability
+from pixvox.bench.transfer.stats import Interval, welch_difference
 
 REPO = Path(__file__).resolve().parents[3]
 TOOL = REPO / "tools" / "transfer_compare.py"
@@ -63,10 +65,38 @@ def test_probe_interval_is_the_hand_computed_t_interval_and_bounds_the_new_mean(
     assert _check(outside, "probe random")["within"]
 
 
+def test_welch_interval_is_the_hand_computed_one():
+    # equal sds (0.02) over 3 values each: se = sqrt(2 * 4e-4 / 3), df = 2 * (3 - 1) = 4
+    diff, low, high, df = welch_difference(Interval(0.15, 0, 0, 3, 0.02), Interval(0.12, 0, 0, 3, 0.02))
+    se, t4 = math.sqrt(8e-4 / 3), 2.7764451051977987  # Student t, 97.5% quantile, 4 df (tables)
+    assert (diff, df) == pytest.approx((0.03, 4.0))
+    assert (low, high) == pytest.approx((0.03 - t4 * se, 0.03 + t4 * se), abs=1e-10)
+    # sds 0.02 and 0.01: df = (5e-4/3)^2 / ((4e-4/3)^2/2 + (1e-4/3)^2/2) = 50/17, between 2 and 3,
+    # so the half-width lies between the 3-df and the 2-df quantile times the se
+    diff, low, high, df = welch_difference(Interval(0.15, 0, 0, 3, 0.02), Interval(0.12, 0, 0, 3, 0.01))
+    assert df == pytest.approx(50 / 17)
+    se = math.sqrt(5e-4 / 3)
+    assert 3.182446305284263 * se < high - diff < T_975_2 * se
+    assert diff - low == pytest.approx(high - diff)
+    # no spread on either side: the difference is its own interval
+    assert welch_difference(Interval(0.1, 0, 0, 3, 0.0), Interval(0.1, 0, 0, 3, 0.0))[1:3] == (0.0, 0.0)
+
+
+def test_miss_probability_matches_a_simulation():
+    """A rerun from the reference's own distribution falls outside its interval at the stated rate:
+    checked against 200 000 simulated pairs of 3-seed runs (seeded)."""
+    rng = np.random.default_rng(0)
+    ref, new = rng.normal(size=(200_000, 3)), rng.normal(size=(200_000, 3))
+    half = T_975_2 * ref.std(axis=1, ddof=1) / math.sqrt(3)
+    missed = np.abs(new.mean(axis=1) - ref.mean(axis=1)) > half
+    assert miss_probability(3) == pytest.approx(missed.mean(), abs=0.003)
+    assert 0.09 < miss_probability(3) < 0.097
+
+
 def test_identical_runs_reproduce_and_every_row_matches():
     ref = _result([0.10, 0.12, 0.14])
     got = compare(ref, copy.deepcopy(ref))
-    assert got["reproduced"] and got["config_differences"] == []
+    assert got["reproduced"] and got["consistent"] and got["config_differences"] == []
     assert len(got["checks"]) == got["stated_quantities"] > 0
     for m in got["rows"]:
         assert m["identical"] == m["common"] > 0 and m["max_abs_diff"] == 0
@@ -116,7 +146,9 @@ def test_tool_on_the_committed_report_and_a_shifted_copy(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "NOT reproduced" in out
     line = next(x for x in out.splitlines() if x.startswith("probe ppkt "))
-    assert line.endswith("NO")
+    assert " NO " in line and line.endswith("excludes 0")
+    # the two runs' difference (+5.00 points, per-seed sd unchanged) is far outside Welch's interval
+    assert _tool().main([str(docs), str(tmp_path / "s.json"), "--criterion", "two-sample"]) == 1
 
 
 def test_tool_names_a_bad_file(tmp_path, capsys):

@@ -19,7 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
+from pixvox.bench.backproject import device_description
 from pixvox.bench.transfer import arms as arms_mod
 from pixvox.bench.transfer.data import check_disjoint, prepare_fusions, prepare_rooms, room_name
 from pixvox.bench.transfer.features import RoomFeatures, build_arm_student, room_features
@@ -288,6 +290,10 @@ def run_bench(opts: BenchOptions) -> dict[str, Any]:
         "cpu_seconds": round(cpu_seconds() - cpu0, 1),  # this process and its finished children
         "load_average": [load0, round(os.getloadavg()[0], 2)],  # 1-minute, at the start and the end
         "cores": os.cpu_count(),
+        # two machines whose vector units differ round differently, so the same seeds' runs diverge
+        # (tools/transfer_compare.py): say which machine made the numbers
+        "cpu": device_description(torch.device("cpu")),
+        "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
     }
     return result
 

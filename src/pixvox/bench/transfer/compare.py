@@ -3,9 +3,16 @@
 Issue 11's done-when: from a fresh clone, ``python tools/transfer_bench.py`` reproduces
 docs/transfer.json *within the stated intervals*. Each quantity the report states with a 95%
 interval (probe mIoU per arm, paired differences, fine-tuning per budget, retrieval top-1) is
-recomputed from both files' raw rows with :func:`.report.summarize`; the candidate's mean must lie
-inside the reference's interval. Raw rows are also matched one by one, so that a bit-for-bit
-reproduction (same code, same data, one thread per run) is reported as such.
+recomputed from both files' raw rows with :func:`.report.summarize`; the strict check is that the
+candidate's mean lies inside the reference's interval. Raw rows are also matched one by one, so
+that a bit-for-bit reproduction (same code, same data, same machine, one thread per run) is
+reported as such.
+
+The strict check is not a test at 5%: a rerun drawn from exactly the same distribution as the
+reference (another machine whose floating point rounds differently, so the seeds' runs diverge)
+lands outside the reference's interval with probability :func:`miss_probability` (9.3% per
+quantity with 3 seeds). Each quantity therefore also gets the two-sample view: the difference of
+the two runs' means with Welch's 95% interval; "consistent" when it contains 0.
 """
 
 from __future__ import annotations
@@ -15,8 +22,10 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from scipy import stats
+
 from pixvox.bench.transfer.report import summarize
-from pixvox.bench.transfer.stats import Interval
+from pixvox.bench.transfer.stats import CONFIDENCE, Interval, welch_difference
 
 #: config fields that must agree for the comparison to mean anything (paths, arms, seeds, budgets)
 SAME_CONFIG = (
@@ -34,20 +43,39 @@ SAME_CONFIG = (
 )
 
 
+def miss_probability(n: int, confidence: float = CONFIDENCE) -> float:
+    """Probability that the mean of ``n`` new values falls outside the ``confidence`` t-interval of
+    ``n`` reference values when both samples come from one normal distribution.
+
+    The new mean minus the reference mean is ``N(0, 2σ²/n)`` and independent of the reference's
+    ``s``, so it lies outside ``± t·s/√n`` exactly when ``|T_{n−1}| > t/√2``."""
+    t = float(stats.t.ppf(0.5 + confidence / 2, n - 1))
+    return float(2 * stats.t.sf(t / math.sqrt(2), n - 1))
+
+
 @dataclass(frozen=True)
 class Check:
-    """One stated quantity: the reference's mean and interval, the candidate's mean (fractions)."""
+    """One stated quantity (fractions): the reference's mean and interval, the candidate's mean, and
+    the candidate minus the reference with Welch's interval."""
 
     quantity: str
     ref_mean: float
     ref_low: float
     ref_high: float
     new_mean: float
+    n: int  #: seeds in the reference
+    diff_low: float
+    diff_high: float
 
     @property
     def within(self) -> bool:
         """Candidate mean inside the reference's closed interval (False when either is undefined)."""
         return bool(self.ref_low <= self.new_mean <= self.ref_high)
+
+    @property
+    def consistent(self) -> bool:
+        """Welch's interval of the difference contains 0 (False when it is undefined)."""
+        return bool(self.diff_low <= 0.0 <= self.diff_high)
 
 
 @dataclass(frozen=True)
@@ -88,7 +116,8 @@ def interval_checks(reference: dict[str, Any], candidate: dict[str, Any]) -> lis
     out = []
     for name, ref in _intervals(summarize(reference)):
         if name in new and ref.n >= 2 and math.isfinite(ref.low):
-            out.append(Check(name, ref.mean, ref.low, ref.high, new[name].mean))
+            _, low, high, _ = welch_difference(new[name], ref)
+            out.append(Check(name, ref.mean, ref.low, ref.high, new[name].mean, ref.n, low, high))
     return out
 
 
@@ -121,16 +150,24 @@ def row_matches(reference: dict[str, Any], candidate: dict[str, Any]) -> list[Ro
 
 
 def compare(reference: dict[str, Any], candidate: dict[str, Any]) -> dict[str, Any]:
-    """The whole comparison as JSON-ready data; ``reproduced`` is True when every check holds,
-    the configs agree, and no stated quantity is missing from the candidate."""
+    """The whole comparison as JSON-ready data. ``reproduced`` (the strict check) is True when every
+    candidate mean lies inside the reference's interval, the configs agree, and no stated quantity
+    is missing from the candidate; ``consistent`` likewise with Welch's interval of the difference
+    containing 0 in place of the strict check. ``expected_misses``: how many strict misses a rerun
+    from the reference's own distribution makes on average."""
     checks = interval_checks(reference, candidate)
     stated = sum(1 for _, i in _intervals(summarize(reference)) if i.n >= 2 and math.isfinite(i.low))
     cfg = config_differences(reference, candidate)
     return {
         "reproduced": bool(checks) and all(c.within for c in checks) and not cfg and len(checks) == stated,
+        "consistent": bool(checks)
+        and all(c.consistent for c in checks)
+        and not cfg
+        and len(checks) == stated,
         "config_differences": cfg,
         "stated_quantities": stated,
-        "checks": [{**asdict(c), "within": c.within} for c in checks],
+        "expected_misses": round(sum(miss_probability(c.n) for c in checks), 3),
+        "checks": [{**asdict(c), "within": c.within, "consistent": c.consistent} for c in checks],
         "rows": [asdict(m) for m in row_matches(reference, candidate)],
         "reference": {k: reference.get(k) for k in ("command", "date", "wall_seconds", "machine")},
         "candidate": {k: candidate.get(k) for k in ("command", "date", "wall_seconds", "machine")},
@@ -139,11 +176,15 @@ def compare(reference: dict[str, Any], candidate: dict[str, Any]) -> dict[str, A
 
 def table(result: dict[str, Any]) -> str:
     """A plain-text table of the checks (percent points) and the row matches."""
-    lines = [f"{'quantity':<44} {'reference [95%]':>24} {'new':>7}  within"]
+    head = f"{'quantity':<40} {'reference [95%]':>24} {'new':>7}  within  {'new - ref [Welch 95%]':>24}"
+    lines = [head]
     for c in result["checks"]:
         ref = f"{100 * c['ref_mean']:+.2f} [{100 * c['ref_low']:+.2f}, {100 * c['ref_high']:+.2f}]"
+        d = c["new_mean"] - c["ref_mean"]
+        diff = f"{100 * d:+.2f} [{100 * c['diff_low']:+.2f}, {100 * c['diff_high']:+.2f}]"
         lines.append(
-            f"{c['quantity']:<44} {ref:>24} {100 * c['new_mean']:+7.2f}  {'yes' if c['within'] else 'NO'}"
+            f"{c['quantity']:<40} {ref:>24} {100 * c['new_mean']:+7.2f}  {'yes' if c['within'] else 'NO':<6}"
+            f"  {diff:>24}{'' if c['consistent'] else '  excludes 0'}"
         )
     lines.append("")
     for m in result["rows"]:
@@ -154,8 +195,15 @@ def table(result: dict[str, Any]) -> str:
     if result["config_differences"]:
         lines.append("config differs in: " + ", ".join(result["config_differences"]))
     n_in = sum(c["within"] for c in result["checks"])
+    n_ok = sum(c["consistent"] for c in result["checks"])
+    total = result["stated_quantities"]
     lines.append(
-        f"{n_in}/{result['stated_quantities']} stated quantities within the reference's interval: "
+        f"strict: {n_in}/{total} stated quantities within the reference's interval: "
         + ("REPRODUCED" if result["reproduced"] else "NOT reproduced")
+        + f" (a rerun from the reference's own distribution misses {result['expected_misses']:.1f} on average)"
+    )
+    lines.append(
+        f"two-sample: {n_ok}/{total} differences with a Welch interval containing 0: "
+        + ("consistent" if result["consistent"] else "NOT consistent")
     )
     return "\n".join(lines)

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from pixvox.bench.transfer import ablation
+from pixvox.bench.transfer import ablation, reproductions
 from pixvox.bench.transfer.stats import Interval, paired_difference, per_seed, t_interval
 from pixvox.io.atomic import atomic_write_json, atomic_write_text
 
@@ -80,8 +80,9 @@ def _machine(result: dict[str, Any]) -> str:
     if not m:
         return ""
     load = m["load_average"]
+    cpu = f" ({m['cpu']}, torch {m['torch_cpu_capability']} kernels)" if "cpu" in m else ""
     return (
-        f", {m['cpu_seconds'] / 60:.1f} CPU-min, {m['cores']} cores, 1-minute load average "
+        f", {m['cpu_seconds'] / 60:.1f} CPU-min, {m['cores']} cores{cpu}, 1-minute load average "
         f"{load[0]} at the start and {load[1]} at the end"
     )
 
@@ -137,7 +138,13 @@ def targets(s: dict[str, Any]) -> list[str]:
     return lines
 
 
-def markdown(result: dict[str, Any], s: dict[str, Any], command: str, ablations: Sequence[dict] = ()) -> str:
+def markdown(
+    result: dict[str, Any],
+    s: dict[str, Any],
+    command: str,
+    ablations: Sequence[dict] = (),
+    reruns: Sequence[dict] = (),
+) -> str:
     cfg = result["config"]
     mode = "quick" if cfg["quick"] else "default"
     L = ["# Transfer benchmark: does the 2D teacher's knowledge reach the 3D network?", ""]
@@ -195,9 +202,13 @@ def markdown(result: dict[str, Any], s: dict[str, Any], command: str, ablations:
     )
     L.append(
         "- Reproducing: keep this report's JSON (`git show HEAD:docs/transfer.json > ref.json`), rerun the "
-        "command above, then `python tools/transfer_compare.py ref.json docs/transfer.json`: every quantity "
-        "stated with an interval must have its new mean inside that interval."
+        "command above, then `python tools/transfer_compare.py ref.json docs/transfer.json`. Strictly, every "
+        "quantity stated with an interval must have its new mean inside that interval. A rerun need not be "
+        "bit-identical (one thread per run makes a run repeat itself on one machine, but another machine may "
+        "round differently), and a rerun from the same distribution misses about 9% of the quantities with "
+        "3 seeds, so the tool also gives each difference of the two runs with Welch's 95% interval."
     )
+    L += reproductions.section(list(reruns))
     if cfg["quick"]:
         L.append(
             "- Quick mode: a few pretraining steps only. It shows the pipeline end to end and its noise "
@@ -380,7 +391,10 @@ def write_report(result: dict[str, Any], docs: Path, command: str) -> dict[str, 
     s = summarize(result)
     write_json(result, s, docs / "transfer.json", command)
     plot(s, docs / "images" / "transfer.png")
-    atomic_write_text(docs / "transfer.md", markdown(result, s, command, ablation.load_rows(docs)))
+    atomic_write_text(
+        docs / "transfer.md",
+        markdown(result, s, command, ablation.load_rows(docs), reproductions.load_records(docs)),
+    )
     return s
 
 
@@ -390,4 +404,7 @@ def rerender(docs: Path) -> None:
 
     result = json.loads((docs / "transfer.json").read_text())
     s = summarize(result)
-    atomic_write_text(docs / "transfer.md", markdown(result, s, result["command"], ablation.load_rows(docs)))
+    atomic_write_text(
+        docs / "transfer.md",
+        markdown(result, s, result["command"], ablation.load_rows(docs), reproductions.load_records(docs)),
+    )

@@ -62,6 +62,23 @@ def t_interval(values: Sequence[float], confidence: float = CONFIDENCE) -> Inter
     return Interval(mean, mean - half, mean + half, n, sd)
 
 
+def welch_difference(
+    a: Interval, b: Interval, confidence: float = CONFIDENCE
+) -> tuple[float, float, float, float]:
+    """``a.mean − b.mean`` for two independent samples summarized by their means, sds and sizes, with
+    Welch's t-interval: ``(difference, low, high, degrees of freedom)``. Both sds zero: the
+    difference with itself as both bounds (and infinite df); either n < 2: NaN bounds."""
+    diff = a.mean - b.mean
+    if a.n < 2 or b.n < 2:
+        return diff, float("nan"), float("nan"), float("nan")
+    va, vb = a.sd**2 / a.n, b.sd**2 / b.n
+    if va + vb == 0.0:
+        return diff, diff, diff, float("inf")
+    df = (va + vb) ** 2 / (va**2 / (a.n - 1) + vb**2 / (b.n - 1))
+    half = float(stats.t.ppf(0.5 + confidence / 2, df)) * math.sqrt(va + vb)
+    return diff, diff - half, diff + half, df
+
+
 def paired_difference(
     a: Mapping[int, float], b: Mapping[int, float], confidence: float = CONFIDENCE
 ) -> tuple[Interval, list[int]]:
