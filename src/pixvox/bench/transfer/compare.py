@@ -110,12 +110,21 @@ def config_differences(reference: dict[str, Any], candidate: dict[str, Any]) -> 
     return [k for k in SAME_CONFIG if a.get(k) != b.get(k)]
 
 
+def _stated(result: dict[str, Any]) -> list[tuple[str, Interval]]:
+    """The quantities ``result`` states with a defined interval (at least 2 seeds), in report order."""
+    return [(name, i) for name, i in _intervals(summarize(result)) if i.n >= 2 and math.isfinite(i.low)]
+
+
 def interval_checks(reference: dict[str, Any], candidate: dict[str, Any]) -> list[Check]:
     """Every interval quantity of ``reference`` that ``candidate`` also has, in report order."""
+    return _checks(_stated(reference), candidate)
+
+
+def _checks(stated: list[tuple[str, Interval]], candidate: dict[str, Any]) -> list[Check]:
     new = dict(_intervals(summarize(candidate)))
     out = []
-    for name, ref in _intervals(summarize(reference)):
-        if name in new and ref.n >= 2 and math.isfinite(ref.low):
+    for name, ref in stated:
+        if name in new:
             _, low, high, _ = welch_difference(new[name], ref)
             out.append(Check(name, ref.mean, ref.low, ref.high, new[name].mean, ref.n, low, high))
     return out
@@ -155,17 +164,16 @@ def compare(reference: dict[str, Any], candidate: dict[str, Any]) -> dict[str, A
     is missing from the candidate; ``consistent`` likewise with Welch's interval of the difference
     containing 0 in place of the strict check. ``expected_misses``: how many strict misses a rerun
     from the reference's own distribution makes on average."""
-    checks = interval_checks(reference, candidate)
-    stated = sum(1 for _, i in _intervals(summarize(reference)) if i.n >= 2 and math.isfinite(i.low))
+    ref_stated = _stated(reference)
+    checks = _checks(ref_stated, candidate)
     cfg = config_differences(reference, candidate)
+    # both criteria also need the configs to agree and every stated quantity to be checked
+    complete = bool(checks) and not cfg and len(checks) == len(ref_stated)
     return {
-        "reproduced": bool(checks) and all(c.within for c in checks) and not cfg and len(checks) == stated,
-        "consistent": bool(checks)
-        and all(c.consistent for c in checks)
-        and not cfg
-        and len(checks) == stated,
+        "reproduced": complete and all(c.within for c in checks),
+        "consistent": complete and all(c.consistent for c in checks),
         "config_differences": cfg,
-        "stated_quantities": stated,
+        "stated_quantities": len(ref_stated),
         "expected_misses": round(sum(miss_probability(c.n) for c in checks), 3),
         "checks": [{**asdict(c), "within": c.within, "consistent": c.consistent} for c in checks],
         "rows": [asdict(m) for m in row_matches(reference, candidate)],

@@ -391,10 +391,7 @@ def write_report(result: dict[str, Any], docs: Path, command: str) -> dict[str, 
     s = summarize(result)
     write_json(result, s, docs / "transfer.json", command)
     plot(s, docs / "images" / "transfer.png")
-    atomic_write_text(
-        docs / "transfer.md",
-        markdown(result, s, command, ablation.load_rows(docs), reproductions.load_records(docs)),
-    )
+    _write_markdown(result, s, command, docs)
     return s
 
 
@@ -404,7 +401,12 @@ def rerender(docs: Path) -> None:
 
     result = json.loads((docs / "transfer.json").read_text())
     s = summarize(result)
+    _write_markdown(result, s, result["command"], docs)
+
+
+def _write_markdown(result: dict[str, Any], s: dict[str, Any], command: str, docs: Path) -> None:
+    """docs/transfer.md from the main run and what lies beside it in ``docs`` (ablations, reruns)."""
     atomic_write_text(
         docs / "transfer.md",
-        markdown(result, s, result["command"], ablation.load_rows(docs), reproductions.load_records(docs)),
+        markdown(result, s, command, ablation.load_rows(docs), reproductions.load_records(docs)),
     )
