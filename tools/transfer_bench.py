@@ -6,7 +6,7 @@ docs/transfer.json and docs/images/transfer.png.
 
     python tools/transfer_bench.py --quick                 # minutes on 2 cores: the pipeline, few steps
     python tools/transfer_bench.py                         # the default comparison (52 min on 2 cores)
-    python tools/transfer_bench.py --jobs 1                # one training run at a time (default: one per core)
+    python tools/transfer_bench.py --jobs 1                # one task at a time (default: one per core)
     python tools/transfer_bench.py --pretrain-data my/seq --train-rooms a/scene1 --test-rooms b/scene2
 """
 
@@ -70,7 +70,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--jobs",
         type=int,
-        help="training runs side by side (default 0: the usable cores, as each run uses 1 thread)",
+        help="tasks side by side: training runs and evaluations (default 0: the usable cores, as each uses 1 thread)",
     )
     p.add_argument("--out-dir", help=f"runs, prepared data and logs (default {d.out_dir})")
     p.add_argument("--docs-dir", default="docs", help="where transfer.md/json and images/transfer.png go")

@@ -18,6 +18,9 @@ from pixvox.bench.transfer.data import (
     sample_scene,
 )
 
+from .synthetic import pointcept_room as _pointcept_room
+from .synthetic import seven_scenes_sequence as _seven_scenes_sequence
+
 
 def test_contiguous_split_holds_out_the_last_fifth_of_every_scene():
     names = [f"a_{i:06d}" for i in range(10)] + [f"b_c_{i:06d}" for i in range(0, 50, 10)] + ["solo_000003"]
@@ -33,14 +36,6 @@ def test_contiguous_split_holds_out_the_last_fifth_of_every_scene():
 def test_a_room_in_train_and_test_is_an_error_naming_it():
     with pytest.raises(RoomSplitError, match="scene0025_00"):
         check_disjoint(["x/scene0011_00", "y/scene0025_00"], ["z/scene0025_00_vert_all.npy"])
-
-
-def _pointcept_room(folder, n=50, seed=0):
-    rng = np.random.default_rng(seed)
-    folder.mkdir(parents=True)
-    np.save(folder / "coord.npy", rng.uniform(0, 2, (n, 3)).astype(np.float32))
-    np.save(folder / "color.npy", rng.integers(0, 256, (n, 3)).astype(np.uint8))
-    np.save(folder / "segment20.npy", rng.integers(-1, 20, n).astype(np.int64))
 
 
 def test_both_layouts_are_read_and_written_once(tmp_path):
@@ -73,21 +68,6 @@ def test_a_damaged_room_file_is_an_error_naming_it(tmp_path):
     np.save(tmp_path / "pc" / "scene0011_00" / "color.npy", np.zeros((3, 3), np.uint8))
     with pytest.raises(UserError, match="color.npy"):
         read_room(tmp_path / "pc" / "scene0011_00")
-
-
-def _seven_scenes_sequence(folder, frames: int, rng) -> None:
-    """A tiny 7-Scenes-style RGB-D sequence (random colour and depth, identity poses)."""
-    from PIL import Image
-
-    from pixvox.io.frames import format_matrix
-
-    folder.mkdir(parents=True)
-    (folder / "camera-intrinsics.txt").write_text("40 0 23.5\n0 40 17.5\n0 0 1\n")
-    for i in range(frames):
-        stem = folder / f"frame-{i:06d}"
-        Image.fromarray(rng.integers(0, 256, (36, 48, 3)).astype(np.uint8)).save(f"{stem}.color.png")
-        Image.fromarray(rng.integers(500, 3000, (36, 48)).astype(np.uint16)).save(f"{stem}.depth.png")
-        (folder / f"frame-{i:06d}.pose.txt").write_text(format_matrix(np.eye(4)))
 
 
 def test_before_heldout_keeps_only_samples_entirely_before_each_scenes_tail():

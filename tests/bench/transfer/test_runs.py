@@ -174,3 +174,31 @@ def test_each_run_is_reported_as_it_finishes_not_when_all_have():
         on_done=lambda i, _r: seen.setdefault(i, time.monotonic()),
     )
     assert seen[1] - seen[0] > 2.0  # the short task's line came while the long one still ran
+
+
+def test_a_task_starts_only_after_the_tasks_it_waits_for():
+    import time
+
+    from pixvox.bench.transfer.pool import run_side_by_side
+
+    t0 = time.time()
+    tasks = [(time.sleep, (1.5,)), (time.time, ())]
+    # without `after` the second task runs beside the first (the check below can fail)
+    assert run_side_by_side(tasks, 2)[1] - t0 < 1.5
+    t1 = time.time()
+    started = run_side_by_side(tasks, 2, after=[[], [0]])[1]
+    assert started - t1 >= 1.5
+
+
+def test_tasks_that_wait_for_each_other_or_for_nothing_real_are_errors():
+    import operator
+
+    from pixvox.bench.transfer.pool import run_side_by_side
+
+    tasks = [(operator.add, (1, 2)), (operator.mul, (3, 4))]
+    with pytest.raises(ValueError, match="cycle"):
+        run_side_by_side(tasks, 2, after=[[1], [0]])
+    with pytest.raises(ValueError, match="after"):
+        run_side_by_side(tasks, 2, after=[[], [5]])
+    with pytest.raises(ValueError, match="after"):
+        run_side_by_side(tasks, 2, after=[[0], []])

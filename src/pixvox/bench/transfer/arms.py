@@ -124,6 +124,14 @@ def finished(run_dir: Path, cfg: Any) -> dict | None:
     return None if s.get("stopped_early") else s
 
 
+def name_run(cfg: PretrainConfig, runs: Path, arm: str) -> Path:
+    """Name ``cfg``'s pretraining run by its arm, seed and config hash, under ``runs``; its folder
+    (known before the run exists, so a fine-tuning can be planned from it)."""
+    cfg.experiment.name = f"{arm}_s{cfg.experiment.seed}_{config_hash(cfg)}"
+    cfg.experiment.output_root = str(runs)
+    return runs / cfg.experiment.name
+
+
 def pretrain_run(cfg: PretrainConfig, runs: Path, arm: str, log_file: Path) -> tuple[Path, dict, bool]:
     """Run (or reuse) the pretraining of ``cfg`` under ``runs``; returns (run dir, summary, reused).
 
@@ -131,9 +139,7 @@ def pretrain_run(cfg: PretrainConfig, runs: Path, arm: str, log_file: Path) -> t
     KeyboardInterrupt so the benchmark stops too; rerunning resumes it."""
     from pixvox.pretrain.run import PretrainJob
 
-    cfg.experiment.name = f"{arm}_s{cfg.experiment.seed}_{config_hash(cfg)}"
-    cfg.experiment.output_root = str(runs)
-    run_dir = runs / cfg.experiment.name
+    run_dir = name_run(cfg, runs, arm)
     done = finished(run_dir, cfg)
     if done is not None:
         return run_dir, done, True

@@ -5,6 +5,11 @@ Work per (arm, seed): one pretraining run (none for ``random``), frozen features
 extracted once, one probe fit on the training rooms, its mIoU on each test room, and (arms with a
 PPKT term) retrieval on the held-out tail of the sequences. An arm with ``data.frames_per_sample``
 F > 1 pretrains on its own F-frame fusions (:func:`.data.prepare_fusions`).
+
+All of it is one list of tasks (:class:`_Plan`): an evaluation (:mod:`.evaluate`) waits for its
+pretraining run, a ``ppkt`` fine-tuning for its seed's run, and with ``jobs`` > 1 they share the
+worker processes (:mod:`.pool`), so no core idles while a last run trains. Every task is seeded by
+its config, so the rows do not depend on ``jobs`` or on the order tasks finish in.
 """
 
 from __future__ import annotations
@@ -13,30 +18,25 @@ import logging
 import os
 import resource
 import time
-import zlib
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from pixvox.bench.backproject import device_description
 from pixvox.bench.transfer import arms as arms_mod
 from pixvox.bench.transfer.data import check_disjoint, prepare_fusions, prepare_rooms, room_name
-from pixvox.bench.transfer.features import RoomFeatures, build_arm_student, room_features
+from pixvox.bench.transfer.evaluate import evaluate_arm
 from pixvox.bench.transfer.finetune import finetune_config, finetune_run
 from pixvox.bench.transfer.pool import run_side_by_side
-from pixvox.bench.transfer.retrieval import has_retrieval, heldout_retrieval
 from pixvox.config import PretrainConfig, to_dict
 from pixvox.engine.threads import usable_cores
-from pixvox.evaluation.metrics import SegmentationMetrics
-from pixvox.evaluation.probe import class_counts, fit_linear_probe
 
 log = logging.getLogger("pixvox.transfer")
 SHARED = "../shared/data"
 PRODUCT = "ppkt"  #: the arm fine-tuning compares with scratch
-PROBE_ROWS_SEED = 0
 
 
 @dataclass
@@ -82,7 +82,7 @@ class BenchOptions:
     overrides: list[str] = field(default_factory=list)
     #: ``key=value`` overrides of the fine-tuning recipe, for both inits (screening a recipe change)
     finetune_overrides: list[str] = field(default_factory=list)
-    #: training runs side by side (:mod:`.pool`; 0 = the usable cores / each run's train.cpu_threads)
+    #: tasks side by side, runs and evaluations (:mod:`.pool`; 0 = the usable cores / train.cpu_threads)
     jobs: int = 0
     quick: bool = False
 
@@ -102,38 +102,6 @@ def _say(t0: float, msg: str) -> None:
     print(f"[transfer {(time.perf_counter() - t0) / 60:5.1f} min] {msg}", flush=True)
 
 
-def probe_rows(
-    arm: str,
-    seed: int,
-    feats: dict[str, RoomFeatures],
-    train: list[str],
-    test: list[str],
-    class_names: list[str],
-    max_rows: int = 0,
-) -> tuple[list[dict], dict]:
-    """Fit the probe on ``train`` rooms (at most ``max_rows`` labeled voxels per room, 0 = all, drawn
-    once per room), score every point of each ``test`` room; (rows, convergence)."""
-    c = len(class_names)
-    xs, cs = [], []
-    for r in train:
-        f = feats[r]
-        counts = class_counts(f.labels, f.inverse, f.feats.shape[0], c)
-        rows = np.flatnonzero(counts.sum(1) > 0)
-        if max_rows and rows.size > max_rows:  # the same rows for every arm and seed (fixed by the room)
-            rng = np.random.default_rng([PROBE_ROWS_SEED, zlib.crc32(r.encode())])
-            rows = np.sort(rng.choice(rows, max_rows, replace=False))
-        xs.append(f.feats[rows])
-        cs.append(counts[rows])
-    probe = fit_linear_probe(np.concatenate(xs), np.concatenate(cs))
-    rows = []
-    for r in test:
-        f = feats[r]
-        pred = probe.predict(f.feats)[f.inverse]
-        m = SegmentationMetrics.from_predictions(pred, f.labels, class_names)
-        rows.append({"arm": arm, "seed": seed, "test_room": r, "miou": m.miou, "oa": m.oa})
-    return rows, probe.convergence
-
-
 def run_bench(opts: BenchOptions) -> dict[str, Any]:
     """Run everything (reusing finished runs); returns the report's data (see :mod:`.report`)."""
     t0, cpu0, load0 = time.perf_counter(), cpu_seconds(), round(os.getloadavg()[0], 2)
@@ -145,7 +113,8 @@ def run_bench(opts: BenchOptions) -> dict[str, Any]:
     rooms = prepare_rooms(opts.train_rooms, opts.test_rooms, out / "data" / "rooms")
     train = [room_name(p) for p in opts.train_rooms]
     test = [room_name(p) for p in opts.test_rooms]
-    clouds = {r: rooms.load_scene(r) for r in train + test}
+    for r in train + test:  # a damaged room file fails here, before any run, not in a worker
+        rooms.load_scene(r)
     base = arms_mod.arm_config(next(iter(arms.values())), 0, [])
     # the fusions an arm pretrains on: F frames per sample, `stride` frames apart (its own data.* keys)
     layouts = {a: frames_layout(arms_mod.arm_config(arm, 0, opts.overrides)) for a, arm in arms.items()}
@@ -177,7 +146,6 @@ def run_bench(opts: BenchOptions) -> dict[str, Any]:
     ]
     result: dict[str, Any] = {"probe": [], "finetune": [], "retrieval": [], "convergence": [], "runs": []}
     runs, logs = out / "runs", out / "logs"
-    ppkt_runs: dict[int, Path] = {}
     pretrain_seeds = {a: list(opts.seeds) for a in arms}
     if PRODUCT in arms and opts.finetune_budgets:  # each fine-tuning seed starts from its own run
         pretrain_seeds[PRODUCT] = sorted(set(opts.seeds) | set(opts.finetune_seeds))
@@ -185,93 +153,94 @@ def run_bench(opts: BenchOptions) -> dict[str, Any]:
     def arm_cfg(name: str, seed: int) -> PretrainConfig:
         return arms_mod.arm_config(arms[name], seed, [f"data.root={splits[layouts[name]].train}", *overrides])
 
-    jobs = opts.jobs or max(1, usable_cores()[0] // max(1, base.train.cpu_threads))
-    todo = [(n, s) for n, arm in arms.items() if arm.options.pretrain for s in pretrain_seeds[n]]
-    _run_pending(
-        t0,
-        [(arms_mod.pretrain_run, (arm_cfg(n, s), runs, n, logs / f"{n}_s{s}.log")) for n, s in todo],
-        [f"{n} seed {s}: pretrained" for n, s in todo],
-        jobs,
-        out,
-    )
-    for name, arm in arms.items():
+    # One list of tasks in priority order (pretraining, the product's first as fine-tuning waits
+    # for it; then evaluations; then fine-tuning), each after the run it needs: a free process takes
+    # the first ready one, so the probes and fine-tunings fill the cores while the last runs train.
+    plan = _Plan()
+    cfgs: dict[tuple[str, int], PretrainConfig] = {}
+    run_dirs: dict[tuple[str, int], Path | None] = {}
+    pretrained: dict[tuple[str, int], int] = {}
+    for name in sorted(arms, key=lambda a: a != PRODUCT):
         for seed in pretrain_seeds[name]:
-            cfg = arm_cfg(name, seed)
-            run_dir = None
-            if arm.options.pretrain:
-                run_dir, summary, reused = arms_mod.pretrain_run(
-                    cfg, runs, name, logs / f"{name}_s{seed}.log"
+            cfgs[name, seed] = cfg = arm_cfg(name, seed)
+            run_dirs[name, seed] = None
+            if arms[name].options.pretrain:
+                run_dirs[name, seed] = arms_mod.name_run(cfg, runs, name)
+                pretrained[name, seed] = plan.add(
+                    arms_mod.pretrain_run,
+                    (cfg, runs, name, logs / f"{name}_s{seed}.log"),
+                    lambda r, n=name, s=seed: (
+                        f"{n} seed {s}: pretrained {r[1]['steps']} steps" + (" (reused)" if r[2] else "")
+                    ),
                 )
-                result["runs"].append({"arm": name, "seed": seed, "run_dir": str(run_dir), "reused": reused})
-                _say(
-                    t0,
-                    f"{name} seed {seed}: pretrained {summary['steps']} steps{' (reused)' if reused else ''}",
-                )
-                if name == PRODUCT:
-                    ppkt_runs[seed] = run_dir
-            if seed not in opts.seeds:
-                continue
-            student = build_arm_student(cfg, run_dir)
-            feats = {r: room_features(student, clouds[r], cfg) for r in train + test}
-            rows, conv = probe_rows(name, seed, feats, train, test, rooms.class_names, opts.probe_rows)
-            result["probe"] += rows
-            result["convergence"].append({"arm": name, "seed": seed, **conv})
-            msg = ", ".join(f"{r['test_room']} {100 * r['miou']:.1f}" for r in rows)
-            _say(t0, f"{name} seed {seed}: probe mIoU {msg} ({conv['iterations']} L-BFGS iterations)")
-            if run_dir is not None and has_retrieval(cfg):
-                ret = heldout_retrieval(cfg, run_dir, split.heldout)
-                result["retrieval"].append({"arm": name, "seed": seed, **ret})
-                _say(
-                    t0,
-                    f"{name} seed {seed}: held-out top-1 {100 * ret['top1']:.2f}% (chance {100 * ret['chance']:.2f}%)",
-                )
-    if PRODUCT in arms and opts.finetune_budgets:
-        recipe = Path(opts.finetune_recipe)
-        plan = [
-            (budget, seed, init)
-            for budget in opts.finetune_budgets
-            for seed in opts.finetune_seeds
-            for init in ("scratch", PRODUCT)
-        ]
-        ft_cfgs = [
-            finetune_config(
-                recipe,
-                "scratch" if init == "scratch" else "pretrained",
-                budget,
+    evaluations = {
+        (name, seed): plan.add(
+            evaluate_arm,
+            (
+                name,
                 seed,
-                opts.finetune_steps,
+                cfgs[name, seed],
+                run_dirs[name, seed],
                 rooms.root,
                 train,
                 test,
-                ppkt_runs.get(seed) if init == PRODUCT else None,
-                opts.curve_points,
-                opts.finetune_overrides,
-            )
-            for budget, seed, init in plan
-        ]
-        ft_logs = [logs / "finetune" / f"{init}_b{budget}_s{seed}.log" for budget, seed, init in plan]
-        _run_pending(
-            t0,
-            [(finetune_run, (c, runs / "finetune", log)) for c, log in zip(ft_cfgs, ft_logs)],
-            [f"fine-tune {init} {budget} points seed {seed}: done" for budget, seed, init in plan],
-            jobs,
-            out,
+                opts.probe_rows,
+                split.heldout,
+            ),
+            lambda r, n=name, s=seed: _evaluation_line(n, s, r),
+            [pretrained[name, seed]] if (name, seed) in pretrained else [],
         )
-        for (budget, seed, init), cfg, log in zip(plan, ft_cfgs, ft_logs):
-            summary, curve, reused = finetune_run(cfg, runs / "finetune", log)
-            result["finetune"].append(
-                {
-                    "init": init,
-                    "budget": budget,
-                    "seed": seed,
-                    "miou": summary["miou"],
-                    "curve": curve,
-                }
-            )
-            _say(
-                t0,
-                f"fine-tune {init} {budget} points seed {seed}: mIoU {100 * summary['miou']:.1f}{' (reused)' if reused else ''}",
-            )
+        for name in arms
+        for seed in opts.seeds
+    }
+    finetunes: dict[tuple[int, int, str], int] = {}
+    if PRODUCT in arms and opts.finetune_budgets:
+        recipe = Path(opts.finetune_recipe)
+        for budget in opts.finetune_budgets:
+            for seed in opts.finetune_seeds:
+                for init in ("scratch", PRODUCT):
+                    cfg = finetune_config(
+                        recipe,
+                        "scratch" if init == "scratch" else "pretrained",
+                        budget,
+                        seed,
+                        opts.finetune_steps,
+                        rooms.root,
+                        train,
+                        test,
+                        run_dirs[PRODUCT, seed] if init == PRODUCT else None,
+                        opts.curve_points,
+                        opts.finetune_overrides,
+                    )
+                    finetunes[budget, seed, init] = plan.add(
+                        finetune_run,
+                        (cfg, runs / "finetune", logs / "finetune" / f"{init}_b{budget}_s{seed}.log"),
+                        lambda r, i=init, b=budget, s=seed: (
+                            f"fine-tune {i} {b} points seed {s}: "
+                            f"mIoU {100 * r[0]['miou']:.1f}" + (" (reused)" if r[2] else "")
+                        ),
+                        [pretrained[PRODUCT, seed]] if init == PRODUCT else [],
+                    )
+    jobs = opts.jobs or max(1, usable_cores()[0] // max(1, base.train.cpu_threads))
+    done = plan.run(t0, jobs, out / "transfer.log")
+
+    result: dict[str, Any] = {"probe": [], "finetune": [], "retrieval": [], "convergence": [], "runs": []}
+    for name in arms:  # the report's order: arm by arm, seed by seed
+        for seed in pretrain_seeds[name]:
+            if (name, seed) in pretrained:
+                run_dir, _summary, reused = done[pretrained[name, seed]]
+                result["runs"].append({"arm": name, "seed": seed, "run_dir": str(run_dir), "reused": reused})
+            if seed in opts.seeds:
+                ev = done[evaluations[name, seed]]
+                result["probe"] += ev["probe"]
+                result["convergence"].append({"arm": name, "seed": seed, **ev["convergence"]})
+                if ev["retrieval"] is not None:
+                    result["retrieval"].append({"arm": name, "seed": seed, **ev["retrieval"]})
+    for (budget, seed, init), i in finetunes.items():
+        summary, curve, _reused = done[i]
+        result["finetune"].append(
+            {"init": init, "budget": budget, "seed": seed, "miou": summary["miou"], "curve": curve}
+        )
     result["config"] = {
         **asdict(opts),
         "jobs": jobs,
@@ -298,14 +267,44 @@ def run_bench(opts: BenchOptions) -> dict[str, Any]:
     return result
 
 
-def _run_pending(t0: float, tasks: list, labels: list[str], jobs: int, out: Path) -> None:
-    """With ``jobs`` > 1, run ``tasks`` (training runs cached by config) side by side first, so the
-    sequential loop after it finds them finished; with 1 the loop runs them itself."""
-    if jobs > 1 and len(tasks) > 1:
-        _say(t0, f"{len(tasks)} runs, {jobs} side by side (finished ones are reused)")
-        run_side_by_side(
-            tasks, jobs, on_done=lambda i, _r: _say(t0, labels[i]), log_file=out / "transfer.log"
-        )
+class _Plan:
+    """The benchmark's tasks: ``(fn, args)``, the line said when one finishes, the tasks it waits for."""
+
+    def __init__(self) -> None:
+        self.tasks: list[tuple[Callable[..., Any], tuple[Any, ...]]] = []
+        self.lines: list[Callable[[Any], str]] = []
+        self.after: list[list[int]] = []
+
+    def add(
+        self, fn: Callable[..., Any], args: tuple[Any, ...], line: Callable[[Any], str], after: list[int] = ()
+    ) -> int:
+        self.tasks.append((fn, args))
+        self.lines.append(line)
+        self.after.append(list(after))
+        return len(self.tasks) - 1
+
+    def run(self, t0: float, jobs: int, log_file: Path) -> list[Any]:
+        """Every task's result, in order: ``jobs`` > 1 side by side (:mod:`.pool`), else one by one here
+        (the list order runs every task after those it waits for). Finished runs are reused either way."""
+        if jobs > 1 and len(self.tasks) > 1:
+            _say(t0, f"{len(self.tasks)} tasks, {jobs} side by side (finished runs are reused)")
+            return run_side_by_side(
+                self.tasks, jobs, lambda i, r: _say(t0, self.lines[i](r)), log_file, self.after
+            )
+        results = []
+        for (fn, args), line in zip(self.tasks, self.lines):
+            results.append(fn(*args))
+            _say(t0, line(results[-1]))
+        return results
+
+
+def _evaluation_line(arm: str, seed: int, ev: dict[str, Any]) -> str:
+    probe = ", ".join(f"{r['test_room']} {100 * r['miou']:.1f}" for r in ev["probe"])
+    line = f"{arm} seed {seed}: probe mIoU {probe} ({ev['convergence']['iterations']} L-BFGS iterations)"
+    ret = ev["retrieval"]
+    if ret is not None:
+        line += f", held-out top-1 {100 * ret['top1']:.2f}% (chance {100 * ret['chance']:.2f}%)"
+    return line
 
 
 def frames_layout(cfg: PretrainConfig) -> tuple[int, int]:

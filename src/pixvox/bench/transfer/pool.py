@@ -1,10 +1,11 @@
-"""Run the benchmark's independent training runs side by side (``--jobs N``).
+"""Run the benchmark's tasks side by side (``--jobs N``): training runs and evaluations.
 
-Every pretraining run (and every fine-tuning run) of the benchmark is cached by its resolved config
-(:mod:`.arms`), so running them first in ``N`` worker processes and then letting the benchmark's own
-loop find them finished gives exactly the results of a sequential run: each job is seeded by its
-config and runs with its own ``train.cpu_threads`` (1 in ``configs/transfer/base.yaml``). On a 2-core
-machine two single-thread runs side by side use both cores, where one run leaves one idle.
+Each task is seeded by its config and runs with one thread (``train.cpu_threads`` 1 in
+``configs/transfer/base.yaml``; ``OMP_NUM_THREADS=1`` from tools/transfer_bench.py), so a task
+gives the same result in a worker as in the benchmark's own process. A task may wait for others
+(an evaluation for its pretraining run): it starts once they have finished, and a free process takes
+the first ready task in list order. On a 2-core machine two single-thread tasks side by side use
+both cores, where one leaves one idle.
 
 Workers are started with ``spawn`` (no fork of a process that already holds OpenMP threads) and
 inherit the environment, ``OMP_NUM_THREADS`` included. Their log records go to ``log_file`` (the
@@ -17,7 +18,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
@@ -43,33 +44,54 @@ def run_side_by_side(
     jobs: int,
     on_done: Callable[[int, Any], None] | None = None,
     log_file: Path | None = None,
+    after: Sequence[Sequence[int]] | None = None,
 ) -> list[Any]:
     """Call ``fn(*args)`` for every ``(fn, args)`` of ``tasks`` in ``jobs`` processes; results in order.
 
-    ``fn`` must be importable (a module-level function) and its arguments picklable. ``on_done(i,
-    result)`` is called in this process as task ``i`` finishes. The first failure cancels the tasks not
-    yet started and is raised here (the finished runs stay cached, so a rerun continues). Running
-    one at a time is the caller's own loop, not this function's job.
+    ``fn`` must be importable (a module-level function) and its arguments picklable. ``after[i]``
+    lists the tasks that must finish before task ``i`` starts (an evaluation after its pretraining
+    run); whenever a process is free it takes the first task in list order whose tasks before it have
+    finished, so the list order is the priority. ``on_done(i, result)`` is called in this process as
+    task ``i`` finishes. The first failure cancels the tasks not yet started and is raised here (the
+    finished runs stay cached, so a rerun continues). Running one at a time is the caller's own loop,
+    not this function's job.
     """
-    results: list[Any] = [None] * len(tasks)
+    n = len(tasks)
+    deps = [set(a) for a in after] if after is not None else [set() for _ in range(n)]
+    if len(deps) != n or any(not 0 <= j < n or j == i for i, d in enumerate(deps) for j in d):
+        raise ValueError(f"after: {n} lists of indices of other tasks expected, got {after!r}")
+    results: list[Any] = [None] * n
     ctx = multiprocessing.get_context("spawn")
+    waiting, finished = list(range(n)), set()
+    workers = max(1, min(jobs, n))
     with ProcessPoolExecutor(
-        max_workers=max(1, min(jobs, len(tasks))),
+        max_workers=workers,
         mp_context=ctx,
         initializer=_init_worker,
         initargs=(str(log_file) if log_file is not None else None,),
     ) as pool:
-        futures = {pool.submit(fn, *args): i for i, (fn, args) in enumerate(tasks)}
-        pending = set(futures)
-        while pending:
-            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+        running: dict[Future, int] = {}
+        while waiting or running:
+            # only as many submitted as there are processes: the pool's own queue would run in
+            # submission order, and a task that became ready later could not overtake it
+            while len(running) < workers:
+                i = next((i for i in waiting if deps[i] <= finished), None)
+                if i is None:
+                    break
+                waiting.remove(i)
+                fn, args = tasks[i]
+                running[pool.submit(fn, *args)] = i
+            if not running:
+                raise ValueError(f"tasks {waiting} wait for each other (a cycle in after)")
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
             for fut in done:
+                i = running.pop(fut)
                 err = fut.exception()
                 if err is not None:
                     pool.shutdown(wait=False, cancel_futures=True)
                     raise err
-                i = futures[fut]
                 results[i] = fut.result()
+                finished.add(i)
                 if on_done is not None:
                     on_done(i, results[i])
     return results
