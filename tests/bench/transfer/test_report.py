@@ -141,6 +141,13 @@ def test_a_change_at_another_step_budget_is_compared_with_the_plain_row_of_that_
     assert (
         ablation.ablation_row("50 steps", "c1", longer, main)["reference"] == "main run, quick mode, 3 steps"
     )
+    # a dated main run (every one since 2026-12-02) is named with its day: the main run is remade
+    main["date"] = "2026-12-04 08:45"
+    assert (
+        ablation.ablation_row("50 steps", "c1", longer, main)["reference"]
+        == "main run of 2026-12-04, quick mode, 3 steps"
+    )
+    del main["date"]
     changed = _result()
     changed["config"].update(steps=50, overrides=["teacher.head=linear"])
     for r in changed["probe"]:

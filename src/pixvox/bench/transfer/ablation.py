@@ -115,7 +115,9 @@ def main_run_label(baseline: dict[str, Any]) -> str:
     """Names the main run a row was compared with, so the row stays readable after a new main run."""
     c = baseline["config"]
     mode = "quick mode, " if c.get("quick") else ""
-    return f"main run, {mode}{c['steps']} steps"
+    # the main run is remade now and then (git log docs/transfer.json): say which one
+    made = f" of {baseline['date'][:10]}" if baseline.get("date") else ""
+    return f"main run{made}, {mode}{c['steps']} steps"
 
 
 def kept(row: dict) -> bool:

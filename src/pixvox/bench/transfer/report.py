@@ -283,7 +283,9 @@ def markdown(
     L += ablation.table(ablations, [main])
     L.append(
         "\nA change is kept when `ppkt` with it beats the reference `ppkt` (the main run, or the row of the "
-        "same step budget without overrides) with a 95% interval above 0 (paired by seed); add a row with `python tools/transfer_bench.py --ablation NAME --set KEY=VALUE ...`."
+        "same step budget without overrides) with a 95% interval above 0 (paired by seed); add a row with `python tools/transfer_bench.py --ablation NAME --set KEY=VALUE ...`. "
+        'A reference named "main run" is the main run of the day the row was made (dated in newer rows), '
+        "not necessarily the one above: the main run has been remade (`git log docs/transfer.json`)."
     )
     L += ablation.finetune_table(ablations)
     return "\n".join(L) + "\n"
