@@ -5,7 +5,7 @@ rooms never trained on, measure held-out retrieval and fine-tuning, and write do
 docs/transfer.json and docs/images/transfer.png.
 
     python tools/transfer_bench.py --quick                 # minutes on 2 cores: the pipeline, few steps
-    python tools/transfer_bench.py                         # the default comparison (52 min on 2 cores)
+    python tools/transfer_bench.py                         # the default comparison (52-60 min on 2 cores)
     python tools/transfer_bench.py --jobs 1                # one task at a time (default: one per core)
     python tools/transfer_bench.py --pretrain-data my/seq --train-rooms a/scene1 --test-rooms b/scene2
 """

@@ -203,10 +203,12 @@ def markdown(
     L.append(
         "- Reproducing: keep this report's JSON (`git show HEAD:docs/transfer.json > ref.json`), rerun the "
         "command above, then `python tools/transfer_compare.py ref.json docs/transfer.json`. Strictly, every "
-        "quantity stated with an interval must have its new mean inside that interval. A rerun need not be "
-        "bit-identical (one thread per run makes a run repeat itself on one machine, but another machine may "
-        "round differently), and a rerun from the same distribution misses about 9% of the quantities with "
-        "3 seeds, so the tool also gives each difference of the two runs with Welch's 95% interval."
+        "quantity stated with an interval must have its new mean inside that interval. Every task is seeded "
+        "and runs on one thread, so on the same kind of machine (the CPU and torch's kernel level in the "
+        "first line) reruns have given every raw row again, bit for bit. A machine whose kernels round "
+        "differently draws again from the same distribution, and such a draw misses about 9% of the "
+        "quantities with 3 seeds, so the tool also gives each difference of the two runs with Welch's 95% "
+        "interval."
     )
     L += reproductions.section(list(reruns))
     if cfg["quick"]:
@@ -284,8 +286,8 @@ def markdown(
     L.append(
         "\nA change is kept when `ppkt` with it beats the reference `ppkt` (the main run, or the row of the "
         "same step budget without overrides) with a 95% interval above 0 (paired by seed); add a row with `python tools/transfer_bench.py --ablation NAME --set KEY=VALUE ...`. "
-        'A reference named "main run" is the main run of the day the row was made (dated in newer rows), '
-        "not necessarily the one above: the main run has been remade (`git log docs/transfer.json`)."
+        'A reference "main run of DAY" is the main run of that day, not necessarily the one above: the '
+        "main run has been remade (`git log docs/transfer.json`)."
     )
     L += ablation.finetune_table(ablations)
     return "\n".join(L) + "\n"
